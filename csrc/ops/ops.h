@@ -1,0 +1,49 @@
+// TorchScript custom ops of mace-deploy (torch.ops.mace_deploy.*).
+//
+// Every artifact calls these ops; their schemas are part of the artifact format, so a change
+// of schema or meaning bumps kOpsVersion (checked by the runtime when it loads an artifact).
+//
+// Feature tensors use the layout [nodes, irrep components, channels]: the channel index is
+// innermost so kernels vectorise over channels.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace mace_deploy {
+
+constexpr int64_t kOpsVersion = 1;
+
+// Version of the op library actually loaded. Defined out of line so that every library using it
+// links (and so loads, registering the ops) libmace_deploy_ops.
+int64_t ops_library_version();
+
+// Real spherical harmonics of the normalised edge vectors in e3nn's convention
+// (normalize=True, normalization="component"): [E, 3] -> [E, (lmax + 1)^2].
+at::Tensor spherical_harmonics(const at::Tensor& vectors, int64_t lmax);
+
+// Equivariant message passing: for every edge e (sender s, receiver r) and every non-zero
+// Clebsch-Gordan entry q = (k_in, k_sh, k_out, path) with coefficient c_q,
+//   out[r, k_out, u] += c_q * weights[e, path, u] * node_feats[s, k_in, u] * sh[e, k_sh].
+// node_feats [N, K_in, C], edge_sh [E, K_sh], edge_weights [E, P, C],
+// cg_index [nnz, 4] int64, cg_coeff [nnz] -> [num_receivers, K_out, C].
+at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_sh,
+                              const at::Tensor& edge_weights, const at::Tensor& senders,
+                              const at::Tensor& receivers, int64_t num_receivers,
+                              const at::Tensor& cg_index, const at::Tensor& cg_coeff,
+                              int64_t num_out_components);
+
+// MACE symmetric contraction as per-element polynomials in the node features:
+//   out[n, k_out(m), u] = sum_m coefficients[species[n], m, u] * prod_j x[n, k_j(m), u]
+// monomials [M, 1 + D] int64 rows (k_out, k_1, ..., k_D), unused factors -1;
+// x [N, K, C], species [N] int64, coefficients [num_elements, M, C] -> [N, K_out, C].
+at::Tensor symmetric_contraction(const at::Tensor& x, const at::Tensor& species,
+                                    const at::Tensor& monomials,
+                                    const at::Tensor& coefficients,
+                                    int64_t num_out_components);
+
+// Fills the ghost rows of node features from their owners (forward) and adds ghost gradients
+// back onto the owners (backward): [n_local, ...] -> [num_total, ...]. Needs a host that owns
+// ghost atoms (LAMMPS); single-process hosts use periodic images and never call it.
+at::Tensor halo_exchange(const at::Tensor& local_feats, int64_t num_total, int64_t layer);
+
+}  // namespace mace_deploy

@@ -1,0 +1,27 @@
+// Registers the mace_deploy op library with the PyTorch dispatcher.
+#include <torch/library.h>
+
+#include "ops/ops.h"
+
+int64_t mace_deploy::ops_library_version() { return kOpsVersion; }
+
+TORCH_LIBRARY(mace_deploy, m) {
+  m.def("ops_version() -> int", &mace_deploy::ops_library_version);
+  m.def("spherical_harmonics(Tensor vectors, int lmax) -> Tensor");
+  m.def(
+      "message_passing(Tensor node_feats, Tensor edge_sh, Tensor edge_weights, Tensor senders, "
+      "Tensor receivers, int num_receivers, Tensor cg_index, Tensor cg_coeff, "
+      "int num_out_components) -> Tensor");
+  m.def(
+      "symmetric_contraction(Tensor x, Tensor species, Tensor monomials, Tensor coefficients, "
+      "int num_out_components) -> Tensor");
+  m.def("halo_exchange(Tensor local_feats, int num_total, int layer) -> Tensor");
+}
+
+// Composite implementations: autograd differentiates through their ATen calls.
+TORCH_LIBRARY_IMPL(mace_deploy, CompositeImplicitAutograd, m) {
+  m.impl("spherical_harmonics", &mace_deploy::spherical_harmonics);
+  m.impl("message_passing", &mace_deploy::message_passing);
+  m.impl("symmetric_contraction", &mace_deploy::symmetric_contraction);
+  m.impl("halo_exchange", &mace_deploy::halo_exchange);
+}

@@ -1,0 +1,48 @@
+// pybind11 bindings of the C++ runtime (mace_deploy._C). The model call runs in C++; Python only
+// passes tensors in and reads results out.
+#include <torch/extension.h>
+
+#include "ops/ops.h"
+#include "runtime/model.h"
+
+namespace py = pybind11;
+using mace_deploy::Model;
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "mace-deploy C++ runtime";
+  m.attr("OPS_VERSION") = mace_deploy::ops_library_version();
+  m.attr("FORMAT_VERSION") = mace_deploy::kFormatVersion;
+
+  py::class_<Model>(m, "Model")
+      .def(py::init([](const std::string& path, const std::string& device) {
+             try {
+               return Model::load(path, device);
+             } catch (const std::runtime_error& e) {
+               throw py::value_error(e.what());
+             }
+           }),
+           py::arg("path"), py::arg("device") = "cpu")
+      .def_property_readonly("r_max", [](const Model& self) { return self.metadata().r_max; })
+      .def_property_readonly("atomic_numbers", [](const Model& self) { return self.metadata().atomic_numbers; })
+      .def_property_readonly("dtype", [](const Model& self) { return self.metadata().dtype; })
+      .def_property_readonly("num_interactions", [](const Model& self) { return self.metadata().num_interactions; })
+      .def(
+          "compute",
+          [](Model& self, torch::Tensor species, torch::Tensor edge_index, torch::Tensor edge_vectors,
+             int64_t n_local, bool forces, bool virial) {
+            mace_deploy::Result r;
+            {
+              py::gil_scoped_release no_gil;
+              r = self.compute({species, edge_index, edge_vectors, n_local}, {forces, virial});
+            }
+            py::dict out;
+            out["energy"] = r.energy;
+            out["atom_energies"] = r.atom_energies;
+            if (r.forces.defined()) out["forces"] = r.forces;
+            if (r.virial.defined()) out["virial"] = r.virial;
+            return out;
+          },
+          py::arg("species"), py::arg("edge_index"), py::arg("edge_vectors"), py::arg("n_local"),
+          py::arg("forces") = true, py::arg("virial") = true,
+          "Energy, per-atom energies, forces and virial of an edge-vector graph (see runtime/model.h).");
+}

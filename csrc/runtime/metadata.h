@@ -1,0 +1,30 @@
+// Metadata every mace-deploy artifact carries (TorchScript attributes of the top-level module).
+#pragma once
+
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+namespace mace_deploy {
+
+// Artifact format this runtime reads; bumped when the model's inputs, outputs or metadata change.
+constexpr int64_t kFormatVersion = 1;
+
+struct Metadata {
+  int64_t format_version = 0;
+  int64_t ops_version = 0;
+  double r_max = 0.0;
+  std::vector<int64_t> atomic_numbers;      // element of each species index, model order
+  int64_t num_interactions = 0;
+  std::vector<int64_t> halo_feature_sizes;  // numbers per node exchanged before layers 2..T
+  std::string dtype;                        // "float64" or "float32"
+  std::string head;
+  std::string mace_deploy_version;
+
+  // Reads and validates the attributes; throws std::runtime_error naming `path` on any problem.
+  static Metadata read(const torch::jit::Module& module, const std::string& path);
+  torch::ScalarType scalar_type() const;
+};
+
+}  // namespace mace_deploy

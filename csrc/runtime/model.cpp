@@ -1,0 +1,76 @@
+#include "runtime/model.h"
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace mace_deploy {
+
+Model Model::load(const std::string& path, const std::string& device_name) {
+  if (!std::filesystem::exists(path)) {
+    throw std::runtime_error("model file '" + path + "' does not exist");
+  }
+  torch::Device device(device_name);
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, device);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    if (what.find("mace_deploy") != std::string::npos) {
+      throw std::runtime_error("'" + path + "' uses mace_deploy ops this build does not have (made by a different " +
+                               "mace-deploy version); recompile it with `mace-deploy compile`: " + what);
+    }
+    throw std::runtime_error("cannot read '" + path + "' as a mace-deploy artifact (corrupt, truncated or not a " +
+                             "TorchScript file; a mace-torch .model must first go through `mace-deploy compile`): " +
+                             what.substr(0, what.find('\n')));
+  }
+  module.eval();
+  auto metadata = Metadata::read(module, path);
+  return Model(std::move(module), std::move(metadata), device);
+}
+
+void Model::check_graph(const Graph& g) const {
+  const int64_t n_total = g.species.size(0);
+  TORCH_CHECK(g.n_local >= 0 && g.n_local <= n_total, "n_local (", g.n_local, ") must be within [0, ", n_total, "]");
+  TORCH_CHECK(g.edge_index.dim() == 2 && g.edge_index.size(0) == 2, "edge_index must be [2, E]");
+  TORCH_CHECK(g.edge_vectors.dim() == 2 && g.edge_vectors.size(1) == 3 &&
+                  g.edge_vectors.size(0) == g.edge_index.size(1),
+              "edge_vectors must be [E, 3] with E = edge_index.size(1)");
+  const int64_t num_elements = static_cast<int64_t>(metadata_.atomic_numbers.size());
+  if (n_total > 0) {
+    TORCH_CHECK(g.species.min().item<int64_t>() >= 0 && g.species.max().item<int64_t>() < num_elements,
+                "species indices must be in [0, ", num_elements, ")");
+  }
+}
+
+Result Model::compute(const Graph& graph, const ComputeOptions& options) {
+  check_graph(graph);
+  const auto dtype = metadata_.scalar_type();
+  const auto species = graph.species.to(device_, torch::kInt64);
+  const auto edge_index = graph.edge_index.to(device_, torch::kInt64);
+  const auto vectors = graph.edge_vectors.to(device_, dtype).detach().requires_grad_(options.forces || options.virial);
+
+  Result result;
+  result.atom_energies = module_.forward({species, edge_index, vectors, graph.n_local}).toTensor();
+  result.energy = result.atom_energies.sum();
+  if (!(options.forces || options.virial)) return result;
+
+  const auto dE_dr = torch::autograd::grad({result.energy}, {vectors}, {}, /*retain_graph=*/false,
+                                           /*create_graph=*/false, /*allow_unused=*/true)[0];
+  const auto edge_grad = dE_dr.defined() ? dE_dr : torch::zeros_like(vectors);
+  if (options.forces) {
+    // r_e = x_receiver - x_sender: the receiver feels -dE/dr_e, the sender +dE/dr_e.
+    result.forces = torch::zeros({graph.species.size(0), 3}, vectors.options().requires_grad(false))
+                        .index_add_(0, edge_index[1], -edge_grad)
+                        .index_add_(0, edge_index[0], edge_grad);
+  }
+  if (options.virial) {
+    result.virial = -torch::matmul(vectors.detach().transpose(0, 1), edge_grad);
+  }
+  result.atom_energies = result.atom_energies.detach();
+  result.energy = result.energy.detach();
+  return result;
+}
+
+}  // namespace mace_deploy

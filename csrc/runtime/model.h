@@ -1,0 +1,56 @@
+// The one runtime every host (LAMMPS, OpenMM, Python) uses to evaluate a mace-deploy artifact.
+//
+// Input is the edge-vector graph: species of all nodes (local first, then ghosts), edges
+// (sender, receiver) with local receivers, edge vectors r_e = x_receiver - x_sender (+ image
+// shift), and the number of local nodes. Forces come from dE/dr_e scattered to both atoms of each
+// edge, the virial is W = -sum_e r_e (x) dE/dr_e; both are exact across periodic images and ranks.
+#pragma once
+
+#include <torch/script.h>
+
+#include <string>
+
+#include "runtime/metadata.h"
+
+namespace mace_deploy {
+
+struct Graph {
+  torch::Tensor species;       // [n_total] int64, species index in model order
+  torch::Tensor edge_index;    // [2, E] int64: row 0 senders, row 1 receivers (< n_local)
+  torch::Tensor edge_vectors;  // [E, 3], Angstrom
+  int64_t n_local = 0;
+};
+
+struct ComputeOptions {
+  bool forces = true;
+  bool virial = true;
+};
+
+struct Result {
+  torch::Tensor energy;         // [] eV, sum over local atoms
+  torch::Tensor atom_energies;  // [n_local] eV
+  torch::Tensor forces;         // [n_total, 3] eV/A (ghost rows hold forces to send to owners)
+  torch::Tensor virial;         // [3, 3] eV
+};
+
+class Model {
+ public:
+  // Loads and validates an artifact; throws std::runtime_error with an actionable message.
+  static Model load(const std::string& path, const std::string& device = "cpu");
+
+  Result compute(const Graph& graph, const ComputeOptions& options = {});
+
+  const Metadata& metadata() const { return metadata_; }
+  torch::Device device() const { return device_; }
+
+ private:
+  Model(torch::jit::Module module, Metadata metadata, torch::Device device)
+      : module_(std::move(module)), metadata_(std::move(metadata)), device_(device) {}
+  void check_graph(const Graph& graph) const;
+
+  torch::jit::Module module_;
+  Metadata metadata_;
+  torch::Device device_;
+};
+
+}  // namespace mace_deploy

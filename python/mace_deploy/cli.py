@@ -1,0 +1,107 @@
+"""The `mace-deploy` command: compile, info, verify.
+
+Exit codes: 0 success, 1 `verify` found differences above tolerance, 2 an error (one line on
+stderr, no traceback).
+"""
+
+import argparse
+import json
+import sys
+import time
+from typing import List, Optional
+
+from ase.data import chemical_symbols
+
+from .errors import MACEDeployError
+
+
+def _symbols(atomic_numbers) -> str:
+    return " ".join(chemical_symbols[z] for z in atomic_numbers)
+
+
+def _compile(args) -> int:
+    from .convert.compile import compile_model
+
+    start = time.perf_counter()
+    print(f"Compiling {args.model} ({args.dtype}) ...", flush=True)
+    result = compile_model(args.model, args.output, dtype=args.dtype, head=args.head)
+    print(f"  elements      {_symbols(result.atomic_numbers)}")
+    print(f"  r_max         {result.r_max:g} A")
+    print(f"  interactions  {result.num_interactions}")
+    print(f"  head          {result.head}" + (f" (of {', '.join(result.heads)})" if len(result.heads) > 1 else ""))
+    print(f"Wrote {result.path} in {time.perf_counter() - start:.1f} s. "
+          f"Check it with: mace-deploy verify {result.path} --reference {args.model}")
+    return 0
+
+
+def _info(args) -> int:
+    from .artifact import read_metadata
+
+    meta = read_metadata(args.artifact)
+    if args.json:
+        print(json.dumps(meta, indent=2))
+        return 0
+    width = max(len(k) for k in meta)
+    for key, value in meta.items():
+        if key == "atomic_numbers":
+            value = f"{list(value)} ({_symbols(value)})"
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _verify(args) -> int:
+    from .artifact import read_metadata
+    from .verify import TOLERANCE, compare
+
+    dtype = read_metadata(args.artifact)["dtype"]
+    tolerance = args.tolerance if args.tolerance is not None else TOLERANCE[dtype]
+    print(f"Comparing {args.artifact} ({dtype}) with mace-torch on {args.reference} ...", flush=True)
+    rows = compare(args.artifact, args.reference, seed=args.seed)
+    print(f"{'structure':<22}{'atoms':>6}{'|dE|/N (eV)':>14}{'max|dF| rel':>14}{'max|dS| rel':>14}")
+    for r in rows:
+        stress = f"{r.stress_error:14.2e}" if r.stress_error is not None else f"{'-':>14}"
+        print(f"{r.structure:<22}{r.num_atoms:>6}{r.energy_error:14.2e}{r.force_error:14.2e}{stress}")
+    worst = max(r.worst() for r in rows)
+    if worst > tolerance:
+        print(f"FAILED: largest difference {worst:.2e} exceeds the tolerance {tolerance:.0e}")
+        return 1
+    print(f"OK: largest difference {worst:.2e} is within the tolerance {tolerance:.0e}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mace-deploy", description="Deploy mace-torch models to LAMMPS, OpenMM and ASE.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="convert a mace-torch .model file into a mace-deploy artifact")
+    c.add_argument("model", help="mace-torch model file (.model)")
+    c.add_argument("-o", "--output", required=True, help="artifact to write (e.g. model.mace.pt)")
+    c.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    c.add_argument("--head", help="head of a multi-head model (default: its only head, or 'default')")
+    c.set_defaults(run=_compile)
+
+    i = sub.add_parser("info", help="print an artifact's metadata")
+    i.add_argument("artifact")
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.set_defaults(run=_info)
+
+    v = sub.add_parser("verify", help="compare an artifact with its mace-torch model on generated structures")
+    v.add_argument("artifact")
+    v.add_argument("--reference", required=True, help="the mace-torch .model file it was compiled from")
+    v.add_argument("--tolerance", type=float, help="relative bound (default 1e-9 for float64, 1e-4 for float32)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the generated structures")
+    v.set_defaults(run=_verify)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except MACEDeployError as e:
+        print(f"mace-deploy {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""mace-torch model -> mace-deploy artifact (a TorchScript `MACEModel` with metadata)."""
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import torch
+
+from .. import __version__
+from ..errors import UnknownHeadError, UnsupportedModelError
+from ..model import MACEModel
+from . import mace_blocks
+from .e3nn_layers import F64, embedding_table
+from .source import load_mace_model, sha256
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+FORMAT_VERSION = 1  # csrc/runtime/metadata.h kFormatVersion
+
+
+@dataclass
+class CompileResult:
+    path: str
+    head: str
+    heads: List[str]
+    dtype: str
+    atomic_numbers: List[int]
+    r_max: float
+    num_interactions: int
+
+
+def choose_head(heads: List[str], requested: Optional[str]) -> str:
+    """The requested head, the only head, or the one called 'default' (mace-torch's rule)."""
+    if requested is not None:
+        if requested not in heads:
+            raise UnknownHeadError(f"head '{requested}' is not in this model; its heads are: {', '.join(heads)}")
+        return requested
+    if len(heads) == 1:
+        return heads[0]
+    defaults = [h for h in heads if h.lower() == "default"]
+    if defaults:
+        return defaults[0]
+    raise UnknownHeadError(f"this model has several heads ({', '.join(heads)}); choose one with --head")
+
+
+def _check_model_level(model) -> None:
+    if hasattr(model, "joint_embedding"):
+        raise UnsupportedModelError("not supported: joint embeddings of extra node/graph features (embedding_specs)")
+    sh = model.spherical_harmonics
+    if not (sh.normalize and sh.normalization == "component" and sh._is_range_lmax and sh._lmax <= 3):
+        raise UnsupportedModelError(f"not supported: spherical harmonics {sh.irreps_out} "
+                                    f"(normalize={sh.normalize}, normalization={sh.normalization})")
+    if len(model.interactions) != len(model.products):
+        raise UnsupportedModelError("not supported: different numbers of interaction and product blocks")
+
+
+def _per_head(values: torch.Tensor, head: int) -> torch.Tensor:
+    return torch.atleast_1d(values.detach().to(F64))[head] if values.numel() > 1 else values.detach().to(F64).reshape(())
+
+
+def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
+    """Own TorchScript-able modules with the weights of a loaded mace-torch model."""
+    _check_model_level(model)
+    heads = list(getattr(model, "heads", ["Default"]))
+    head = heads.index(head_name)
+    atomic_numbers = [int(z) for z in model.atomic_numbers]
+    num_elements = len(atomic_numbers)
+
+    interactions = [mace_blocks.interaction(b, num_elements, dtype) for b in model.interactions]
+    products = [mace_blocks.product(b, dtype) for b in model.products]
+    readouts = [mace_blocks.readout(b, head, len(heads), dtype) for b in model.readouts]
+    readout_layers = [len(products) - 1] if len(readouts) == 1 else list(range(len(readouts)))
+    zbl = mace_blocks.zbl(model.pair_repulsion_fn, atomic_numbers, dtype) if hasattr(model, "pair_repulsion_fn") else None
+
+    e0 = torch.atleast_2d(model.atomic_energies_fn.atomic_energies.detach().to(F64)).T[:, head]
+    if hasattr(model, "scale_shift"):
+        scale = float(_per_head(model.scale_shift.scale, head))
+        shift = float(_per_head(model.scale_shift.shift, head))
+    else:
+        scale, shift = 1.0, 0.0
+
+    deployed = MACEModel(
+        embedding=embedding_table(model.node_embedding.linear, num_elements).to(dtype),
+        radial=mace_blocks.radial_embedding(model.radial_embedding, atomic_numbers, dtype),
+        sh_lmax=int(model.spherical_harmonics._lmax),
+        interactions=interactions, products=products, readouts=readouts, readout_layers=readout_layers,
+        zbl=zbl, e0=e0.to(dtype), scale=scale, shift=shift)
+    deployed.format_version = FORMAT_VERSION
+    deployed.ops_version = int(torch.ops.mace_deploy.ops_version())
+    deployed.mace_deploy_version = __version__
+    deployed.r_max = float(model.r_max)
+    deployed.atomic_numbers = atomic_numbers
+    deployed.num_interactions = len(interactions)
+    deployed.halo_feature_sizes = [int(b.linear.irreps_out.dim) for b in model.products[:-1]]
+    deployed.dtype = "float64" if dtype == torch.float64 else "float32"
+    deployed.head = head_name
+    deployed.heads = heads
+    deployed.e0s = [float(v) for v in e0]
+    deployed.model_class = type(model).__name__
+    return deployed.eval()
+
+
+def compile_model(model_path: str, output_path: str, dtype: str = "float64",
+                  head: Optional[str] = None) -> CompileResult:
+    """Reads a mace-torch .model file and writes the TorchScript artifact to `output_path`."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not '{dtype}'")
+    model = load_mace_model(model_path)
+    heads = list(getattr(model, "heads", ["Default"]))
+    head_name = choose_head(heads, head)
+    deployed = build(model, head_name, DTYPES[dtype])
+    deployed.source_file = str(model_path)
+    deployed.source_sha256 = sha256(model_path)
+    deployed.mace_torch_version = _mace_torch_version()
+    scripted = torch.jit.script(deployed)
+    torch.jit.save(scripted, output_path)
+    return CompileResult(output_path, head_name, heads, dtype, list(deployed.atomic_numbers), deployed.r_max,
+                         deployed.num_interactions)
+
+
+def _mace_torch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mace-torch")
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,180 @@
+"""Conversion of mace-torch blocks (interactions, products, readouts, radial, ZBL) into the
+modules of `mace_deploy.model`. Each function checks the block's type and refuses anything it
+does not reproduce exactly, naming the component."""
+
+import copy
+from typing import List, Optional
+
+import ase.data
+import torch
+from e3nn import o3
+
+from ..errors import UnsupportedModelError
+from ..model.interaction import AgnosticInteraction, AttentionInteraction, Convolution, Gate, NonLinearInteraction
+from ..model.product import Product
+from ..model.radial import RadialEmbedding, ZBLRepulsion
+from ..model.readout import Readout
+from . import e3nn_layers as layers
+from .e3nn_layers import F64
+from .symmetric_contraction import fold
+
+AGNOSTIC_INTERACTIONS = {
+    # class name: (residual, density)
+    "RealAgnosticInteractionBlock": (False, False),
+    "RealAgnosticResidualInteractionBlock": (True, False),
+    "RealAgnosticDensityInteractionBlock": (False, True),
+    "RealAgnosticDensityResidualInteractionBlock": (True, True),
+}
+NONLINEAR_INTERACTION = "RealAgnosticResidualNonLinearInteractionBlock"
+ATTENTION_INTERACTION = "RealAgnosticAttResidualInteractionBlock"
+SUPPORTED_INTERACTIONS = sorted(AGNOSTIC_INTERACTIONS) + [NONLINEAR_INTERACTION, ATTENTION_INTERACTION]
+
+
+def _require_e3nn(module: torch.nn.Module, what: str) -> None:
+    if "cuequivariance" in type(module).__module__:
+        raise UnsupportedModelError(
+            f"not supported: {what} is a cuequivariance module; convert the model back to e3nn with "
+            "mace-torch's `mace_cueq_to_e3nn` first")
+    if hasattr(module, "conv_fusion"):
+        raise UnsupportedModelError(f"not supported: {what} with fused convolution (cueq/oeq conv_fusion)")
+
+
+def convolution(block) -> Convolution:
+    _require_e3nn(block.conv_tp, "the convolution tensor product")
+    cg_index, cg_coeff, num_paths, num_out = layers.tensor_product_program(block.conv_tp)
+    return Convolution(cg_index, cg_coeff, num_paths, num_out)
+
+
+def _cg_to(conv: Convolution, dtype: torch.dtype) -> Convolution:
+    conv.cg_coeff = conv.cg_coeff.to(dtype)
+    return conv
+
+
+def radial_embedding(block, atomic_numbers: List[int], dtype: torch.dtype) -> RadialEmbedding:
+    basis_fn = block.bessel_fn
+    name = type(basis_fn).__name__
+    covalent = torch.tensor([ase.data.covalent_radii[z] for z in atomic_numbers], dtype=F64)
+    bessel_prefactor, gaussian_coeff = 0.0, 0.0
+    if name == "BesselBasis":
+        basis, weights = "bessel", basis_fn.bessel_weights
+        bessel_prefactor = float(basis_fn.prefactor)
+    elif name == "GaussianBasis":
+        basis, weights, gaussian_coeff = "gaussian", basis_fn.gaussian_weights, float(basis_fn.coeff)
+    elif name == "ChebychevBasis":
+        basis, weights = "chebyshev", basis_fn.n.reshape(-1)
+    else:
+        raise UnsupportedModelError(f"not supported: radial basis {name}")
+    transform, params = "", torch.zeros(0, dtype=F64)
+    if hasattr(block, "distance_transform"):
+        t = block.distance_transform
+        tname = type(t).__name__
+        if tname == "AgnesiTransform":
+            transform = "Agnesi"
+            params = torch.stack([t.q.detach(), t.p.detach(), t.a.detach()]).to(F64)
+        elif tname == "SoftTransform":
+            transform, params = "Soft", t.alpha.detach().reshape(1).to(F64)
+        else:
+            raise UnsupportedModelError(f"not supported: distance transform {tname}")
+        covalent = t.covalent_radii.detach().to(F64)[torch.tensor(atomic_numbers)]
+    apply_cutoff = getattr(block, "apply_cutoff", True)
+    return RadialEmbedding(basis, weights.detach().to(dtype), bessel_prefactor, gaussian_coeff,
+                           float(block.cutoff_fn.r_max), int(block.cutoff_fn.p), apply_cutoff, transform,
+                           params.to(dtype), covalent.to(dtype))
+
+
+def zbl(fn, atomic_numbers: List[int], dtype: torch.dtype) -> ZBLRepulsion:
+    z = torch.tensor(atomic_numbers, dtype=torch.int64)
+    def cast(t):  # keep float64 buffers exact; float32 artifacts compute in float32
+        return t.detach() if dtype == F64 else t.detach().to(dtype)
+    return ZBLRepulsion(cast(fn.c), cast(fn.a_exp), cast(fn.a_prefactor), int(fn.p), z,
+                        cast(fn.covalent_radii)[z])
+
+
+def interaction(block, num_elements: int, dtype: torch.dtype) -> torch.nn.Module:
+    name = type(block).__name__
+    for part in ("linear_up", "linear", "skip_tp", "linear_down", "skip_linear"):
+        if hasattr(block, part):
+            _require_e3nn(getattr(block, part), f"{name}.{part}")
+    if name in AGNOSTIC_INTERACTIONS:
+        residual, density = AGNOSTIC_INTERACTIONS[name]
+        layers.channels(block.target_irreps, "interaction target")
+        density_mlp = layers.scalar_mlp(block.density_fn, dtype) if density else None
+        return AgnosticInteraction(
+            layers.linear(block.linear_up, dtype), layers.scalar_mlp(block.conv_tp_weights, dtype),
+            _cg_to(convolution(block), dtype), layers.linear(block.linear, dtype),
+            layers.element_linear(block.skip_tp, num_elements, dtype), residual,
+            float(block.avg_num_neighbors), density_mlp)
+    if name == NONLINEAR_INTERACTION:
+        return _nonlinear_interaction(block, num_elements, dtype)
+    if name == ATTENTION_INTERACTION:
+        return AttentionInteraction(
+            layers.linear(block.linear_up, dtype), layers.linear(block.linear_down, dtype),
+            layers.scalar_mlp(block.conv_tp_weights, dtype), _cg_to(convolution(block), dtype),
+            layers.linear(block.linear, dtype), layers.linear(block.skip_linear, dtype),
+            float(block.avg_num_neighbors))
+    raise UnsupportedModelError(
+        f"not supported: interaction block {name} (supported: {', '.join(SUPPORTED_INTERACTIONS)})")
+
+
+def _nonlinear_interaction(block, num_elements: int, dtype: torch.dtype) -> NonLinearInteraction:
+    gate = block.equivariant_nonlin
+    if getattr(gate, "_layout_is_ir_mul", False):
+        raise UnsupportedModelError("not supported: gated non-linearity in ir_mul (cuequivariance) layout")
+    target = block.irreps_out
+    c = layers.channels(target, "interaction target")
+    num_scalars = gate.irreps_scalars.num_irreps
+    expected_offsets = [j * c for j in range(len(gate._gated_info))]
+    if (gate._s_start, gate._g_start) != (0, num_scalars) or [g[4] for g in gate._gated_info] != expected_offsets:
+        raise UnsupportedModelError(f"not supported: gated non-linearity layout {gate!r}")
+    nonlin = block.irreps_nonlin  # (scalars + gates)x0e + gated irreps, sorted and simplified
+    if nonlin[0].ir != o3.Irrep("0e") or any(ir.l == 0 for _, ir in nonlin[1:]):
+        raise UnsupportedModelError(f"not supported: gated non-linearity with irreps {nonlin}")
+    scalar_out, gated_out = [0], list(range(1, len(nonlin)))
+    gated_block = [i for i, (_, ir) in enumerate(target) if ir.l > 0 for _ in range(ir.dim)]
+    gated_block = torch.tensor([b - 1 for b in gated_block], dtype=torch.int64)
+    scalar_act = layers.activation_name(gate._act_scalar)
+    gate_act = layers.activation_name(gate._act_gate)
+    return NonLinearInteraction(
+        linear_up=layers.linear(block.linear_up, dtype),
+        source_embedding=layers.embedding_table(block.source_embedding, num_elements).to(dtype),
+        target_embedding=layers.embedding_table(block.target_embedding, num_elements).to(dtype),
+        radial_mlp=copy.deepcopy(block.conv_tp_weights.net).to(dtype),
+        density_mlp=copy.deepcopy(block.density_fn.net).to(dtype),
+        conv=_cg_to(convolution(block), dtype),
+        linear_1_scalars=layers.linear(block.linear_1, dtype, keep_output=scalar_out),
+        linear_1_gated=layers.linear(block.linear_1, dtype, keep_output=gated_out),
+        linear_res_scalars=layers.linear(block.linear_res, dtype, keep_output=scalar_out),
+        linear_res_gated=layers.linear(block.linear_res, dtype, keep_output=gated_out),
+        gate=Gate(num_scalars, scalar_act, float(gate._scalar_cst), gate_act, float(gate._gate_cst), gated_block),
+        linear_2=layers.linear(block.linear_2, dtype),
+        skip=layers.linear(block.skip_tp, dtype),
+        alpha=float(block.alpha), beta=float(block.beta),
+    )
+
+
+def product(block, dtype: torch.dtype) -> Product:
+    _require_e3nn(block.linear, "product linear")
+    monomials, coefficients, num_out = fold(block.symmetric_contractions)
+    agnostic = bool(getattr(block, "use_agnostic_product", False))
+    return Product(monomials, coefficients.to(dtype), num_out, agnostic, layers.linear(block.linear, dtype),
+                   bool(block.use_sc))
+
+
+def readout(block, head: int, num_heads: int, dtype: torch.dtype) -> Readout:
+    """The readout of one head: other heads' hidden units are masked out in mace-torch, so only
+    this head's block of hidden channels and its output column are kept."""
+    name = type(block).__name__
+    out = slice(head, head + 1)
+    if name == "LinearReadoutBlock":
+        return Readout([layers.linear(block.linear, dtype, out_channels=out)], "", 1.0)
+    if name not in ("NonLinearReadoutBlock", "NonLinearBiasReadoutBlock"):
+        raise UnsupportedModelError(f"not supported: readout block {name}")
+    (act,) = block.non_linearity.acts
+    act_name, act_scale = layers.normalized_activation(act)
+    hidden = block.hidden_irreps.dim // num_heads
+    mine = slice(head * hidden, (head + 1) * hidden)
+    linears = [layers.linear(block.linear_1, dtype, out_channels=mine)]
+    if name == "NonLinearBiasReadoutBlock":
+        linears.append(layers.linear(block.linear_mid, dtype, in_channels=mine, out_channels=mine))
+    linears.append(layers.linear(block.linear_2, dtype, in_channels=mine, out_channels=out))
+    return Readout(linears, act_name, act_scale)

@@ -1,0 +1,182 @@
+"""Interaction blocks: message passing from senders to local receivers (mace-torch `blocks.py`).
+
+Each block returns (message [n_local, K_target, C], skip connection [n_local, K_hidden, C] or
+None) exactly as the mace-torch block of the same name does.
+"""
+
+from typing import Optional, Tuple
+
+import torch
+
+from .layers import ElementLinear, EquivariantLinear, ScalarMLP, activation
+
+
+class Convolution(torch.nn.Module):
+    """Sender features x edge spherical harmonics x per-edge radial weights, summed per receiver
+    (`torch.ops.mace_deploy.message_passing`); the Clebsch-Gordan paths are a sparse program."""
+
+    def __init__(self, cg_index: torch.Tensor, cg_coeff: torch.Tensor, num_paths: int,
+                 num_out_components: int):
+        super().__init__()
+        self.register_buffer("cg_index", cg_index)  # [nnz, 4] (k_in, k_sh, k_out, path)
+        self.register_buffer("cg_coeff", cg_coeff)  # [nnz]
+        self.num_paths = num_paths
+        self.num_out_components = num_out_components
+
+    def forward(self, node_feats: torch.Tensor, sh: torch.Tensor, tp_weights: torch.Tensor,
+                senders: torch.Tensor, receivers: torch.Tensor, n_local: int) -> torch.Tensor:
+        weights = tp_weights.reshape(tp_weights.shape[0], self.num_paths, node_feats.shape[2])
+        return torch.ops.mace_deploy.message_passing(
+            node_feats, sh, weights, senders, receivers, n_local, self.cg_index, self.cg_coeff,
+            self.num_out_components)
+
+
+def scatter_density(edge_density: torch.Tensor, receivers: torch.Tensor, n_local: int) -> torch.Tensor:
+    """Sum of edge densities per receiver, shaped [n_local, 1, 1] to divide messages."""
+    density = torch.zeros((n_local, 1), dtype=edge_density.dtype, device=edge_density.device)
+    return density.index_add(0, receivers, edge_density).unsqueeze(-1)
+
+
+class AgnosticInteraction(torch.nn.Module):
+    """RealAgnostic{,Residual,Density,DensityResidual}InteractionBlock.
+
+    residual: the element-dependent skip acts on the input features and is returned as the skip
+    connection; otherwise it acts on the message. density: messages are divided by 1 + the sum
+    of learned edge densities instead of by avg_num_neighbors.
+    """
+
+    def __init__(self, linear_up: EquivariantLinear, radial_mlp: ScalarMLP, conv: Convolution,
+                 linear: EquivariantLinear, skip: ElementLinear, residual: bool,
+                 avg_num_neighbors: float, density_mlp: Optional[ScalarMLP]):
+        super().__init__()
+        self.linear_up = linear_up
+        self.radial_mlp = radial_mlp
+        self.conv = conv
+        self.linear = linear
+        self.skip = skip
+        self.residual = residual
+        self.avg_num_neighbors = avg_num_neighbors
+        self.density = density_mlp is not None
+        self.density_mlp = density_mlp if density_mlp is not None else ScalarMLP([])
+
+    def forward(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
+                edge_feats: torch.Tensor, cutoff: Optional[torch.Tensor], senders: torch.Tensor,
+                receivers: torch.Tensor, n_local: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        local_species = species[:n_local]
+        sc: Optional[torch.Tensor] = None
+        if self.residual:
+            sc = self.skip(node_feats[:n_local], local_species)
+        up = self.linear_up(node_feats)
+        tp_weights = self.radial_mlp(edge_feats)
+        edge_density = torch.tanh(torch.pow(self.density_mlp(edge_feats), 2)) if self.density else edge_feats
+        if cutoff is not None:
+            tp_weights = tp_weights * cutoff
+            if self.density:
+                edge_density = edge_density * cutoff
+        message = self.linear(self.conv(up, sh, tp_weights, senders, receivers, n_local))
+        if self.density:
+            message = message / (scatter_density(edge_density, receivers, n_local) + 1)
+        else:
+            message = message / self.avg_num_neighbors
+        if not self.residual:
+            message = self.skip(message, local_species)
+        return message, sc
+
+
+class Gate(torch.nn.Module):
+    """mace-torch `GatedEquivariantBlock`: act(scalars) * cst, and each l > 0 irrep block times
+    sigmoid(its gate) * cst. Input: scalars+gates [n, 1, S + G] and gated irreps [n, K - 1, C]."""
+
+    def __init__(self, num_scalars: int, scalar_act: str, scalar_cst: float, gate_act: str,
+                 gate_cst: float, gated_block_of_component: torch.Tensor):
+        super().__init__()
+        self.num_scalars = num_scalars
+        self.scalar_act = scalar_act
+        self.scalar_cst = scalar_cst
+        self.gate_act = gate_act
+        self.gate_cst = gate_cst
+        self.register_buffer("gated_block_of_component", gated_block_of_component)  # [K - 1] int64
+
+    def forward(self, scalars_and_gates: torch.Tensor, gated: torch.Tensor) -> torch.Tensor:
+        scalars = activation(scalars_and_gates[:, :, : self.num_scalars], self.scalar_act) * self.scalar_cst
+        gates = activation(scalars_and_gates[:, :, self.num_scalars:], self.gate_act) * self.gate_cst
+        n, c = gated.shape[0], gated.shape[2]
+        gates = gates.reshape(n, -1, c).index_select(1, self.gated_block_of_component)
+        return torch.cat([scalars, gated * gates], dim=1)
+
+
+class NonLinearInteraction(torch.nn.Module):
+    """RealAgnosticResidualNonLinearInteractionBlock: radial MLP fed with element embeddings of
+    both ends, learned density normalisation, residual and gated non-linearity."""
+
+    def __init__(self, linear_up: EquivariantLinear, source_embedding: torch.Tensor,
+                 target_embedding: torch.Tensor, radial_mlp: torch.nn.Module,
+                 density_mlp: torch.nn.Module, conv: Convolution,
+                 linear_1_scalars: EquivariantLinear, linear_1_gated: EquivariantLinear,
+                 linear_res_scalars: EquivariantLinear, linear_res_gated: EquivariantLinear,
+                 gate: Gate, linear_2: EquivariantLinear, skip: EquivariantLinear,
+                 alpha: float, beta: float):
+        super().__init__()
+        self.linear_up = linear_up
+        self.register_buffer("source_embedding", source_embedding)  # [elements, C] by species
+        self.register_buffer("target_embedding", target_embedding)
+        self.radial_mlp = radial_mlp
+        self.density_mlp = density_mlp
+        self.conv = conv
+        self.linear_1_scalars = linear_1_scalars
+        self.linear_1_gated = linear_1_gated
+        self.linear_res_scalars = linear_res_scalars
+        self.linear_res_gated = linear_res_gated
+        self.gate = gate
+        self.linear_2 = linear_2
+        self.skip = skip
+        self.alpha = alpha
+        self.beta = beta
+
+    def forward(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
+                edge_feats: torch.Tensor, cutoff: Optional[torch.Tensor], senders: torch.Tensor,
+                receivers: torch.Tensor, n_local: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        sc = self.skip(node_feats[:n_local])
+        up = self.linear_up(node_feats)
+        local_up = up[:n_local]
+        edge_inputs = torch.cat(
+            [edge_feats, self.source_embedding[species[senders]], self.target_embedding[species[receivers]]], dim=-1)
+        tp_weights = self.radial_mlp(edge_inputs)
+        edge_density = torch.tanh(torch.pow(self.density_mlp(edge_inputs), 2))
+        if cutoff is not None:
+            tp_weights = tp_weights * cutoff
+            edge_density = edge_density * cutoff
+        density = scatter_density(edge_density, receivers, n_local)
+        message = self.conv(up, sh, tp_weights, senders, receivers, n_local)
+        norm = density * self.beta + self.alpha
+        scalars = self.linear_1_scalars(message) / norm + self.linear_res_scalars(local_up)
+        gated = self.linear_1_gated(message) / norm + self.linear_res_gated(local_up)
+        return self.linear_2(self.gate(scalars, gated)), sc
+
+
+class AttentionInteraction(torch.nn.Module):
+    """RealAgnosticAttResidualInteractionBlock: the radial MLP also reads down-projected scalar
+    features of both ends of each edge."""
+
+    def __init__(self, linear_up: EquivariantLinear, linear_down: EquivariantLinear, radial_mlp: ScalarMLP,
+                 conv: Convolution, linear: EquivariantLinear, skip: EquivariantLinear, avg_num_neighbors: float):
+        super().__init__()
+        self.linear_up = linear_up
+        self.linear_down = linear_down
+        self.radial_mlp = radial_mlp
+        self.conv = conv
+        self.linear = linear
+        self.skip = skip
+        self.avg_num_neighbors = avg_num_neighbors
+
+    def forward(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
+                edge_feats: torch.Tensor, cutoff: Optional[torch.Tensor], senders: torch.Tensor,
+                receivers: torch.Tensor, n_local: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        sc = self.skip(node_feats[:n_local])
+        up = self.linear_up(node_feats)
+        down = self.linear_down(node_feats).squeeze(1)  # [n_total, D] scalars
+        tp_weights = self.radial_mlp(torch.cat([edge_feats, down[senders], down[receivers]], dim=-1))
+        if cutoff is not None:
+            tp_weights = tp_weights * cutoff
+        message = self.linear(self.conv(up, sh, tp_weights, senders, receivers, n_local))
+        return message / self.avg_num_neighbors, sc

@@ -1,0 +1,144 @@
+"""Equivariant linear maps and scalar MLPs on node features laid out [nodes, components, channels].
+
+A feature tensor holds irreps of one multiplicity C: component k of irrep (l, p) block b is
+x[:, offset_b + m, :] with m in 0..2l. Weights are stored with e3nn's normalisation constants
+already folded in, so every module here is a plain matrix product.
+"""
+
+from typing import List, Optional
+
+import torch
+
+
+def activation(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Elementwise activation by name (the set e3nn/mace-torch models use); "" is the identity."""
+    if name == "":
+        return x
+    if name == "silu":
+        return torch.nn.functional.silu(x)
+    if name == "tanh":
+        return torch.tanh(x)
+    if name == "sigmoid":
+        return torch.sigmoid(x)
+    if name == "abs":
+        return torch.abs(x)
+    if name == "relu":
+        return torch.relu(x)
+    raise RuntimeError("unknown activation " + name)
+
+
+def gather_paths(x: torch.Tensor, start: int, dim: int, num_paths: int) -> torch.Tensor:
+    """The `num_paths` consecutive irrep blocks of dimension `dim` starting at component `start`,
+    side by side along channels: [N, K, C] -> [N, dim, num_paths * C]. No paths (an output irrep
+    no input feeds, which e3nn leaves at zero) gives [N, dim, 0]."""
+    n, c = x.shape[0], x.shape[2]
+    if num_paths == 0:
+        return torch.zeros((n, dim, 0), dtype=x.dtype, device=x.device)
+    x = x.narrow(1, start, num_paths * dim)
+    if num_paths == 1:
+        return x
+    return x.reshape(n, num_paths, dim, c).transpose(1, 2).reshape(n, dim, num_paths * c)
+
+
+class LinearBlock(torch.nn.Module):
+    """One output irrep of an equivariant linear map: reads `num_paths` consecutive input irrep
+    blocks of the same (l, p) starting at component `start` and mixes their channels."""
+
+    def __init__(self, start: int, dim: int, num_paths: int, weight: torch.Tensor,
+                 bias: Optional[torch.Tensor]):
+        super().__init__()
+        self.start = start
+        self.dim = dim
+        self.num_paths = num_paths
+        self.register_buffer("weight", weight)  # [num_paths * C_in, C_out]
+        self.has_bias = bias is not None
+        self.register_buffer("bias", bias if bias is not None else torch.zeros(0, dtype=weight.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.matmul(gather_paths(x, self.start, self.dim, self.num_paths), self.weight)
+        if self.has_bias:
+            out = out + self.bias
+        return out
+
+
+class EquivariantLinear(torch.nn.Module):
+    """e3nn `o3.Linear` on [N, K_in, C_in] -> [N, K_out, C_out] (output irreps in order)."""
+
+    def __init__(self, blocks: List[LinearBlock]):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs: List[torch.Tensor] = []
+        for block in self.blocks:
+            outs.append(block(x))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+
+
+class ElementLinearBlock(torch.nn.Module):
+    """One output irrep of a linear map whose weights depend on the node's element: e3nn's
+    fully connected tensor product of features with one-hot element attributes."""
+
+    def __init__(self, start: int, dim: int, num_paths: int, weight: torch.Tensor):
+        super().__init__()
+        self.start = start
+        self.dim = dim
+        self.num_paths = num_paths
+        self.register_buffer("weight", weight)  # [num_elements, num_paths * C_in, C_out]
+
+    def forward(self, x: torch.Tensor, species: torch.Tensor, elements: List[int]) -> torch.Tensor:
+        x = gather_paths(x, self.start, self.dim, self.num_paths)
+        out = torch.zeros((x.shape[0], self.dim, self.weight.shape[2]), dtype=x.dtype, device=x.device)
+        for e in elements:
+            rows = torch.nonzero(species == e).squeeze(1)
+            out = out.index_copy(0, rows, torch.matmul(x.index_select(0, rows), self.weight[e]))
+        return out
+
+
+class ElementLinear(torch.nn.Module):
+    """Element-dependent equivariant linear map (mace-torch's `skip_tp`)."""
+
+    def __init__(self, blocks: List[ElementLinearBlock]):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        elements: List[int] = torch.unique(species).tolist()
+        outs: List[torch.Tensor] = []
+        for block in self.blocks:
+            outs.append(block(x, species, elements))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+
+
+class MLPLayer(torch.nn.Module):
+    """x @ W, then (hidden layers only) act(x) * cst * sqrt(var_out), as e3nn's `_Layer` with W
+    already divided by e3nn's sqrt(fan_in * var_in [/ var_out])."""
+
+    def __init__(self, weight: torch.Tensor, act: str, act_scale: float, out_scale: float):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.act = act  # "" for the linear output layer
+        self.act_scale = act_scale  # e3nn normalize2mom constant; exactly 1.0 where e3nn skips it
+        self.out_scale = out_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.matmul(x, self.weight)
+        if self.act != "":
+            x = activation(x, self.act)
+            if self.act_scale != 1.0:
+                x = x * self.act_scale
+            x = x * self.out_scale
+        return x
+
+
+class ScalarMLP(torch.nn.Module):
+    """e3nn `nn.FullyConnectedNet` (radial MLPs, density functions)."""
+
+    def __init__(self, layers: List[MLPLayer]):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x

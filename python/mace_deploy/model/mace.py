@@ -1,0 +1,81 @@
+"""The top-level MACE model of an artifact: edge-vector graph -> per-atom energies.
+
+Inputs (DESIGN.md, "graph input = edge vectors"): species index of every node (local nodes
+first, then ghosts), edge_index [2, E] (senders, receivers; receivers are local), edge vectors
+r_e = x_receiver - x_sender (+ periodic shift) [E, 3] in Angstrom, and n_local. Output: energy
+of each local atom [n_local] in eV. Forces and virials are derivatives with respect to the edge
+vectors, taken by the runtime.
+"""
+
+from typing import List, Optional
+
+import torch
+
+from .radial import RadialEmbedding, ZBLRepulsion
+
+
+class MACEModel(torch.nn.Module):
+    # Metadata read by the C++ runtime and `mace-deploy info` (see csrc/runtime/metadata.h).
+    format_version: int
+    ops_version: int
+    mace_deploy_version: str
+    r_max: float
+    atomic_numbers: List[int]
+    num_interactions: int
+    halo_feature_sizes: List[int]
+    dtype: str
+    head: str
+    heads: List[str]
+    e0s: List[float]
+    model_class: str
+    source_file: str
+    source_sha256: str
+    mace_torch_version: str
+
+    def __init__(self, embedding: torch.Tensor, radial: RadialEmbedding, sh_lmax: int,
+                 interactions: List[torch.nn.Module], products: List[torch.nn.Module],
+                 readouts: List[torch.nn.Module], readout_layers: List[int],
+                 zbl: Optional[ZBLRepulsion], e0: torch.Tensor, scale: float, shift: float):
+        super().__init__()
+        self.register_buffer("embedding", embedding)  # [elements, C] first-layer features by species
+        self.radial = radial
+        self.sh_lmax = sh_lmax
+        self.interactions = torch.nn.ModuleList(interactions)
+        self.products = torch.nn.ModuleList(products)
+        self.readouts = torch.nn.ModuleList(readouts)
+        self.readout_layers = readout_layers  # which layer's features each readout reads
+        if zbl is not None:
+            self.zbl = zbl
+        self.register_buffer("e0", e0)  # [elements] isolated-atom energies of the chosen head
+        self.scale = scale
+        self.shift = shift
+
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor,
+                n_local: int) -> torch.Tensor:
+        n_total = species.shape[0]
+        senders = edge_index[0]
+        receivers = edge_index[1]
+        sender_species = species[senders]
+        receiver_species = species[receivers]
+        local_species = species[:n_local]
+
+        lengths = torch.linalg.vector_norm(edge_vectors, dim=-1, keepdim=True)
+        sh = torch.ops.mace_deploy.spherical_harmonics(edge_vectors, self.sh_lmax)
+        edge_feats, cutoff = self.radial(lengths, sender_species, receiver_species)
+
+        node_feats = self.embedding[species].unsqueeze(1)  # [n_total, 1 (0e), C]
+        layer_feats: List[torch.Tensor] = []
+        for i, (interaction, product) in enumerate(zip(self.interactions, self.products)):
+            if i > 0 and n_total > n_local:
+                node_feats = torch.ops.mace_deploy.halo_exchange(node_feats, n_total, i)
+            message, sc = interaction(node_feats, species, sh, edge_feats, cutoff, senders, receivers, n_local)
+            node_feats = product(message, local_species, sc)
+            layer_feats.append(node_feats)
+
+        contributions: List[torch.Tensor] = []
+        if hasattr(self, "zbl"):
+            contributions.append(self.zbl(lengths, sender_species, receiver_species, receivers, n_local))
+        for i, readout in enumerate(self.readouts):
+            contributions.append(readout(layer_feats[self.readout_layers[i]]))
+        interaction_energy = torch.sum(torch.stack(contributions, dim=0), dim=0)
+        return self.e0[local_species] + (self.scale * interaction_energy + self.shift)

@@ -1,0 +1,56 @@
+"""`mace-deploy verify`: an artifact against the mace-torch model it came from."""
+
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+
+from .artifact import read_metadata
+from .ase import MACEDeployCalculator
+from .structures import verification_structures
+
+# Relative bounds: float64 artifacts reproduce mace-torch to round-off; float32 ones to 1e-4.
+TOLERANCE = {"float64": 1e-9, "float32": 1e-4}
+
+
+@dataclass
+class Comparison:
+    structure: str
+    num_atoms: int
+    energy_error: float  # |dE| / N, eV/atom
+    force_error: float  # max |dF| / max(1, max |F|)
+    stress_error: Optional[float]  # max |d sigma| / max(1e-3, max |sigma|), periodic only
+
+    def worst(self) -> float:
+        return max(self.energy_error, self.force_error, self.stress_error or 0.0)
+
+
+def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparison]:
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    import torch
+    from mace.calculators import MACECalculator
+
+    meta = read_metadata(artifact)
+    head_kw = {"head": meta["head"]} if len(meta["heads"]) > 1 else {}
+    results = []
+    previous = torch.get_default_dtype()
+    # mace-torch computes some constants in the default dtype; the reference is its float64 result.
+    torch.set_default_dtype(torch.float64)
+    try:
+        reference = MACECalculator(model_paths=reference_model, device="cpu", default_dtype="float64", **head_kw)
+        ours = MACEDeployCalculator(artifact)
+        for name, atoms in verification_structures(meta["atomic_numbers"], meta["r_max"], seed).items():
+            ref_atoms = atoms.copy()
+            atoms.calc, ref_atoms.calc = ours, reference
+            e, e_ref = atoms.get_potential_energy(), ref_atoms.get_potential_energy()
+            f, f_ref = atoms.get_forces(), ref_atoms.get_forces()
+            stress_error = None
+            if atoms.pbc.all():
+                s, s_ref = atoms.get_stress(), ref_atoms.get_stress()
+                stress_error = float(np.abs(s - s_ref).max() / max(1e-3, np.abs(s_ref).max()))
+            results.append(Comparison(name, len(atoms), abs(e - e_ref) / len(atoms),
+                                      float(np.abs(f - f_ref).max() / max(1.0, np.abs(f_ref).max())), stress_error))
+    finally:
+        torch.set_default_dtype(previous)
+    return results

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Sets up everything in one command: a virtual environment .venv with the CPU build of torch,
+# then mace-deploy compiled against that torch, with the test extras (mace-torch, pytest).
+#
+# torch is installed first and the project is built with --no-build-isolation so that pip never
+# picks another torch (a default install pulls several GB of CUDA packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+"$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet torch==2.13.0
+.venv/bin/python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja
+.venv/bin/python -m pip install --quiet --no-build-isolation ".[test]"
+.venv/bin/python -c "import mace_deploy; print('mace-deploy', mace_deploy.__version__, 'installed in .venv')"
