@@ -1,0 +1,128 @@
+"""The C++ runtime (csrc/runtime) loads and evaluates artifacts with no Python in the model call,
+and refuses bad files and bad graphs with actionable messages."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import model_zoo
+from conftest import reference_results
+from mace_deploy import _C
+
+# Evaluates an artifact through the pybind11 module in a fresh interpreter that never imports
+# mace-torch, e3nn or mace-deploy's Python model code; the graph comes from plain numpy.
+STANDALONE = textwrap.dedent("""
+    import json, sys
+    import numpy as np, torch
+    from mace_deploy import _C
+    path, numbers, positions = sys.argv[1], json.loads(sys.argv[2]), np.array(json.loads(sys.argv[3]))
+    model = _C.Model(path)
+    species = torch.tensor([list(model.atomic_numbers).index(z) for z in numbers])
+    d = positions[None, :, :] - positions[:, None, :]          # d[i, j] = x_j - x_i
+    senders, receivers = np.nonzero((np.linalg.norm(d, axis=-1) < model.r_max) & ~np.eye(len(numbers), dtype=bool))
+    out = model.compute(species, torch.tensor(np.stack([senders, receivers])),
+                        torch.tensor(d[senders, receivers]), len(numbers))
+    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("mace", "e3nn") or m.startswith("mace_deploy.model"))
+    print(json.dumps({"energy": float(out["energy"]), "forces": out["forces"].tolist(), "leaked": leaked}))
+""")
+
+
+def test_standalone_runtime_matches_mace_torch(artifact):
+    model_path, path = artifact("base")
+    atoms = model_zoo.molecule(0)
+    run = subprocess.run([sys.executable, "-c", STANDALONE, str(path), json.dumps(atoms.numbers.tolist()),
+                          json.dumps(atoms.positions.tolist())], capture_output=True, text=True, check=True)
+    out = json.loads(run.stdout)
+    assert out["leaked"] == []
+    ref = reference_results(model_path, atoms)
+    assert abs(out["energy"] - ref["energy"]) <= 1e-9 * len(atoms)
+    assert np.abs(np.array(out["forces"]) - ref["forces"]).max() <= 1e-9 * max(1, np.abs(ref["forces"]).max())
+
+
+def test_metadata(artifact):
+    _, path = artifact("base")
+    model = _C.Model(str(path))
+    assert list(model.atomic_numbers) == model_zoo.config("base")["atomic_numbers"]
+    assert model.r_max == model_zoo.config("base")["r_max"]
+    assert model.dtype == "float64" and model.num_interactions == 2
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        _C.Model(str(tmp_path / "nope.mace.pt"))
+
+
+def test_corrupt_file(tmp_path, artifact):
+    _, path = artifact("base")
+    truncated = tmp_path / "truncated.mace.pt"
+    truncated.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ValueError, match="corrupt, truncated or not a TorchScript file"):
+        _C.Model(str(truncated))
+    garbage = tmp_path / "garbage.mace.pt"
+    garbage.write_bytes(b"not a model at all")
+    with pytest.raises(ValueError, match="corrupt, truncated or not a TorchScript file"):
+        _C.Model(str(garbage))
+
+
+def test_torchscript_file_that_is_not_an_artifact(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
+    with pytest.raises(ValueError, match="not a mace-deploy artifact"):
+        _C.Model(str(path))
+
+
+@pytest.mark.parametrize("attribute,value,message", [
+    ("format_version", 999, "format version 999"),
+    ("ops_version", 999, "op library version 999"),
+])
+def test_incompatible_version(tmp_path, artifact, attribute, value, message):
+    _, path = artifact("base")
+    module = torch.jit.load(str(path))
+    setattr(module, attribute, value)
+    changed = tmp_path / "changed.mace.pt"
+    torch.jit.save(module, str(changed))
+    with pytest.raises(ValueError, match=message):
+        _C.Model(str(changed))
+
+
+def test_bad_graphs_are_refused(artifact):
+    _, path = artifact("base")
+    model = _C.Model(str(path))
+    species = torch.tensor([0, 1])
+    edges = torch.tensor([[0, 1], [1, 0]])
+    vectors = torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]], dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="species indices"):
+        model.compute(torch.tensor([0, 7]), edges, vectors, 2)
+    with pytest.raises(RuntimeError, match="n_local"):
+        model.compute(species, edges, vectors, 3)
+    with pytest.raises(RuntimeError, match="edge_vectors"):
+        model.compute(species, edges, vectors[:1], 2)
+
+
+def test_ghost_atoms_need_a_host_exchange(artifact):
+    """Layers after the first need ghost features, which only a domain-decomposed host provides."""
+    _, path = artifact("base")
+    model = _C.Model(str(path))
+    edges = torch.tensor([[1], [0]])
+    with pytest.raises(RuntimeError, match="not supported: .*ghost atoms"):
+        model.compute(torch.tensor([0, 1]), edges, torch.tensor([[1.0, 0, 0]], dtype=torch.float64), 1)
+
+
+def test_empty_and_isolated_atoms(artifact):
+    """No atoms, and atoms without neighbours, give E0 energies and zero forces."""
+    _, path = artifact("base")
+    model = _C.Model(str(path))
+    none = model.compute(torch.zeros(0, dtype=torch.int64), torch.zeros(2, 0, dtype=torch.int64),
+                         torch.zeros(0, 3, dtype=torch.float64), 0)
+    assert float(none["energy"]) == 0.0 and none["forces"].shape == (0, 3)
+    lone = model.compute(torch.tensor([0, 3]), torch.zeros(2, 0, dtype=torch.int64),
+                         torch.zeros(0, 3, dtype=torch.float64), 2)
+    e0 = model_zoo.config("base")["atomic_energies"][0]
+    shift = model_zoo.config("base")["atomic_inter_shift"]
+    assert np.allclose(lone["atom_energies"].numpy(), [e0[0] + shift, e0[3] + shift], atol=1e-12)
+    assert torch.all(lone["forces"] == 0)
