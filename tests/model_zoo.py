@@ -11,8 +11,10 @@ multiplies it by ``len(heads)``) and atomic energies of shape
 Every trainable floating-point parameter is then perturbed with seeded noise so
 that paths that mace-torch zero- or tiny-initialises (readout biases, the
 element embeddings and ``beta`` of ``RealAgnosticResidualNonLinearInteractionBlock``,
-LayerNorm biases, ...) carry signal.  Buffers (U matrices, scale/shift, E0s,
-radial constants) are left exactly as constructed.
+LayerNorm biases, ...) carry signal, and a few configs rescale whole parameter
+groups (readout output layers, embedding, first radial-MLP layer) so forces on
+the structures below are O(0.1-10) eV/A.  Buffers (U matrices, scale/shift,
+E0s, radial constants) are left exactly as constructed.
 
 Notes on mace-torch 0.3.16 defaults (see ``mace/tools/arg_parser.py``):
 
@@ -195,7 +197,8 @@ CONFIGS: Dict[str, Dict[str, Any]] = {
         "interaction_cls": "RealAgnosticResidualInteractionBlock",
         "num_interactions": 3,
     },
-    # MH-1-like: NonLinear blocks, edge irreps (+first), bias readout, agnostic product, last readout only, 3 heads.
+    # MH-1-like: NonLinear blocks, edge irreps (+first), bias readout, agnostic product, last readout only,
+    # Agnesi + ZBL, 3 heads; heads 2/3 carry total-energy-scale E0s (~-45000 eV for Cu; mind float32 tolerances).
     "mh1_like": {
         "interaction_cls_first": _NL,
         "interaction_cls": _NL,

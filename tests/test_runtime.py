@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 
 import model_zoo
 from conftest import reference_results
@@ -114,15 +115,14 @@ def test_ghost_atoms_need_a_host_exchange(artifact):
 
 
 def test_empty_and_isolated_atoms(artifact):
-    """No atoms, and atoms without neighbours, give E0 energies and zero forces."""
-    _, path = artifact("base")
+    """No atoms gives zero; atoms without neighbours give mace-torch's isolated-atom energies."""
+    model_path, path = artifact("base")
     model = _C.Model(str(path))
     none = model.compute(torch.zeros(0, dtype=torch.int64), torch.zeros(2, 0, dtype=torch.int64),
                          torch.zeros(0, 3, dtype=torch.float64), 0)
     assert float(none["energy"]) == 0.0 and none["forces"].shape == (0, 3)
     lone = model.compute(torch.tensor([0, 3]), torch.zeros(2, 0, dtype=torch.int64),
                          torch.zeros(0, 3, dtype=torch.float64), 2)
-    e0 = model_zoo.config("base")["atomic_energies"][0]
-    shift = model_zoo.config("base")["atomic_inter_shift"]
-    assert np.allclose(lone["atom_energies"].numpy(), [e0[0] + shift, e0[3] + shift], atol=1e-12)
+    ref = reference_results(model_path, Atoms("HCu", positions=[[0, 0, 0], [10.0, 0, 0]]))
+    assert np.allclose(lone["atom_energies"].numpy(), ref["energies"], rtol=0, atol=1e-12)
     assert torch.all(lone["forces"] == 0)

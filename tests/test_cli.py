@@ -1,0 +1,102 @@
+"""The `mace-deploy` console script: compile, info, verify, and one-line errors."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import model_zoo
+
+MACE_DEPLOY = shutil.which("mace-deploy", path=os.path.dirname(sys.executable))
+
+
+def run(*args, check_exit=None):
+    assert MACE_DEPLOY, "the mace-deploy console script is not installed next to this Python"
+    proc = subprocess.run([MACE_DEPLOY, *map(str, args)], capture_output=True, text=True)
+    if check_exit is not None:
+        assert proc.returncode == check_exit, proc.stdout + proc.stderr
+    return proc
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def multihead_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "multihead.model"
+    model_zoo.save_model("multihead", str(path))
+    return path
+
+
+def test_compile_info_verify(tmp_path, multihead_model):
+    out = tmp_path / "mh.mace.pt"
+    proc = run("compile", multihead_model, "-o", out, "--head", "r2scan", check_exit=0)
+    assert "Wrote" in proc.stdout and "r2scan" in proc.stdout and out.exists()
+
+    info = json.loads(run("info", out, "--json", check_exit=0).stdout)
+    assert info["head"] == "r2scan" and info["heads"] == model_zoo.HEADS
+    assert info["atomic_numbers"] == model_zoo.config("multihead")["atomic_numbers"]
+    assert info["dtype"] == "float64" and info["format_version"] == 1 and len(info["source_sha256"]) == 64
+    assert info["halo_feature_sizes"] and info["mace_torch_version"] == "0.3.16"
+    assert "atomic_numbers" in run("info", out, check_exit=0).stdout
+
+    proc = run("verify", out, "--reference", multihead_model, check_exit=0)
+    assert "OK" in proc.stdout and "small triclinic cell" in proc.stdout
+
+
+def test_float32_compile_verifies_at_float32_tolerance(tmp_path, multihead_model):
+    out = tmp_path / "f32.mace.pt"
+    run("compile", multihead_model, "-o", out, "--dtype", "float32", "--head", "pbe", check_exit=0)
+    assert "1e-04" in run("verify", out, "--reference", multihead_model, check_exit=0).stdout
+
+
+def test_verify_fails_against_another_model(tmp_path):
+    a, b = tmp_path / "a.model", tmp_path / "b.model"
+    model_zoo.save_model("base", str(a), seed=0)
+    model_zoo.save_model("base", str(b), seed=1)
+    run("compile", a, "-o", tmp_path / "a.mace.pt", check_exit=0)
+    proc = run("verify", tmp_path / "a.mace.pt", "--reference", b, check_exit=1)
+    assert "FAILED" in proc.stdout
+
+
+def test_missing_model_file(tmp_path):
+    assert_one_line_error(run("compile", tmp_path / "none.model", "-o", tmp_path / "x.pt"), "does not exist")
+
+
+def test_not_a_model_file(tmp_path):
+    junk = tmp_path / "junk.model"
+    junk.write_bytes(b"\x00\x01 definitely not a pickle")
+    assert_one_line_error(run("compile", junk, "-o", tmp_path / "x.pt"), "not a readable mace-torch model file")
+    state = tmp_path / "state_dict.model"
+    torch.save({"weight": torch.zeros(2)}, state)
+    assert_one_line_error(run("compile", state, "-o", tmp_path / "x.pt"), "holds a dict, not a mace-torch model")
+
+
+def test_unsupported_component(tmp_path):
+    model = model_zoo.make_model("base")
+    model.readouts[0] = torch.nn.Linear(8, 1)
+    path = tmp_path / "odd.model"
+    torch.save(model, path)
+    assert_one_line_error(run("compile", path, "-o", tmp_path / "x.pt"), "not supported: readout block Linear")
+
+
+def test_unknown_and_missing_head(tmp_path, multihead_model):
+    assert_one_line_error(run("compile", multihead_model, "-o", tmp_path / "x.pt", "--head", "b3lyp"),
+                          "head 'b3lyp' is not in this model", "pbe, r2scan")
+    assert_one_line_error(run("compile", multihead_model, "-o", tmp_path / "x.pt"), "choose one with --head")
+
+
+def test_info_on_bad_artifacts(tmp_path, multihead_model):
+    assert_one_line_error(run("info", tmp_path / "none.mace.pt"), "does not exist")
+    assert_one_line_error(run("info", multihead_model), "corrupt, truncated or not a TorchScript file",
+                          "mace-deploy compile")
