@@ -4,10 +4,12 @@
 
 import numpy as np
 import pytest
+import torch
 
 import model_zoo
 from conftest import assert_close_results, reference_results
 from mace_deploy.ase import MACEDeployCalculator
+from mace_deploy.convert import compile_model
 
 SINGLE_HEAD = [name for name in model_zoo.CONFIGS if model_zoo.config(name).get("heads") is None]
 MULTI_HEAD = [name for name in model_zoo.CONFIGS if model_zoo.config(name).get("heads") is not None]
@@ -63,3 +65,21 @@ def test_other_seed_other_weights(artifact):
     """A second random draw of the weights, so that no single draw hides a wrong path."""
     model_path, artifact_path = artifact("foundation_like", seed=7)
     check_parity(model_path, artifact_path, rel=1e-9, seed=3)
+
+
+def test_coupling_tensors_are_read_from_the_file(tmp_path):
+    """Models trained with reduced (cuequivariance) Clebsch-Gordan bases store other U tensors than
+    e3nn's: the converter must fold the U tensors the file holds. Perturbing them changes
+    mace-torch's result, and the artifact must follow."""
+    model = model_zoo.make_model("base")
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for product in model.products:
+            for contraction in product.symmetric_contractions.contractions:
+                for name, u in contraction.named_buffers():
+                    if name.startswith("U_matrix"):
+                        u.add_(0.3 * torch.randn(u.shape, generator=generator, dtype=u.dtype) * (u != 0))
+    model_path, artifact_path = tmp_path / "other_u.model", tmp_path / "other_u.mace.pt"
+    torch.save(model, model_path)
+    compile_model(str(model_path), str(artifact_path))
+    check_parity(model_path, artifact_path, rel=1e-9)

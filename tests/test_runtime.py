@@ -103,15 +103,8 @@ def test_bad_graphs_are_refused(artifact):
         model.compute(species, edges, vectors, 3)
     with pytest.raises(RuntimeError, match="edge_vectors"):
         model.compute(species, edges, vectors[:1], 2)
-
-
-def test_ghost_atoms_need_a_host_exchange(artifact):
-    """Layers after the first need ghost features, which only a domain-decomposed host provides."""
-    _, path = artifact("base")
-    model = _C.Model(str(path))
-    edges = torch.tensor([[1], [0]])
-    with pytest.raises(RuntimeError, match="not supported: .*ghost atoms"):
-        model.compute(torch.tensor([0, 1]), edges, torch.tensor([[1.0, 0, 0]], dtype=torch.float64), 1)
+    with pytest.raises(RuntimeError, match="receivers must be local"):
+        model.compute(species, edges, vectors, 1)
 
 
 def test_empty_and_isolated_atoms(artifact):

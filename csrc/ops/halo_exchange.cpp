@@ -1,13 +1,65 @@
-// Halo exchange of node features between interaction layers (domain-decomposed hosts only).
+// torch.ops.mace_deploy.halo_exchange: calls the host's HaloExchange installed for this thread,
+// forwards and backwards.
+#include "ops/halo_exchange.h"
+
+#include <torch/autograd.h>
+#include <torch/library.h>
+
 #include "ops/ops.h"
 
 namespace mace_deploy {
+namespace {
 
-at::Tensor halo_exchange(const at::Tensor& local_feats, int64_t num_total, int64_t layer) {
-  TORCH_CHECK(false, "not supported: this graph has ", num_total - local_feats.size(0),
+thread_local HaloExchange* current_exchange = nullptr;
+
+HaloExchange& installed(int64_t ghosts, int64_t layer) {
+  TORCH_CHECK(current_exchange != nullptr, "not supported: this graph has ", ghosts,
               " ghost atoms, whose features for interaction layer ", layer,
-              " need a halo exchange by the host; only LAMMPS (pair_style mace) provides one. "
-              "Single-process hosts must pass periodic images as edges with n_local = all atoms.");
+              " need a halo exchange by the host (LAMMPS); single-process hosts must pass periodic images as "
+              "edges between local atoms, with n_local = all atoms");
+  return *current_exchange;
 }
+
+class HaloExchangeFunction : public torch::autograd::Function<HaloExchangeFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& local_feats,
+                            int64_t num_total, int64_t layer) {
+    const int64_t n_local = local_feats.size(0);
+    TORCH_CHECK(num_total >= n_local, "halo_exchange: num_total must be at least the number of local rows");
+    HaloExchange& exchange = installed(num_total - n_local, layer);
+    auto shape = local_feats.sizes().vec();
+    shape[0] = num_total;
+    auto full = at::zeros(shape, local_feats.options());
+    full.narrow(0, 0, n_local).copy_(local_feats);
+    exchange.forward(full.view({num_total, -1}), n_local, layer);
+    ctx->saved_data["n_local"] = n_local;
+    ctx->saved_data["layer"] = layer;
+    return full;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_outputs) {
+    const int64_t n_local = ctx->saved_data["n_local"].toInt(), layer = ctx->saved_data["layer"].toInt();
+    auto grad = grad_outputs[0].contiguous().clone();
+    const int64_t num_total = grad.size(0);
+    installed(num_total - n_local, layer).reverse(grad.view({num_total, -1}), n_local, layer);
+    return {grad.narrow(0, 0, n_local), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor halo_exchange_autograd(const at::Tensor& local_feats, int64_t num_total, int64_t layer) {
+  return HaloExchangeFunction::apply(local_feats, num_total, layer);
+}
+
+}  // namespace
+
+HaloExchangeScope::HaloExchangeScope(HaloExchange* exchange) : previous_(current_exchange) {
+  current_exchange = exchange;
+}
+
+HaloExchangeScope::~HaloExchangeScope() { current_exchange = previous_; }
+
+// Registered for every backend: the exchange itself is the host's, on host or device tensors.
+TORCH_LIBRARY_IMPL(mace_deploy, CompositeImplicitAutograd, m) { m.impl("halo_exchange", &halo_exchange_autograd); }
 
 }  // namespace mace_deploy

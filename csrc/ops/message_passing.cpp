@@ -1,34 +1,154 @@
-// Equivariant message passing (tensor product of sender features with edge spherical harmonics,
-// weighted per edge and channel, summed over each receiver's edges).
-//
-// Straightforward ATen composition: autograd differentiates it, but it materialises a per-edge
-// tensor of size [E, nnz, C]. It is the reference the fused kernels are checked against.
+// torch.ops.mace_deploy.message_passing: the fused kernel of kernels/cpu with its derivatives
+// (node features, spherical harmonics, radial weights), registered per device with a C++
+// autograd function on top.
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <algorithm>
+
+#include "kernels/cpu/message_passing.h"
 #include "ops/ops.h"
 
 namespace mace_deploy {
+namespace {
 
-at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_sh,
-                              const at::Tensor& edge_weights, const at::Tensor& senders,
-                              const at::Tensor& receivers, int64_t num_receivers,
-                              const at::Tensor& cg_index, const at::Tensor& cg_coeff,
-                              int64_t num_out_components) {
-  TORCH_CHECK(node_feats.dim() == 3, "message_passing: node_feats must be [N, K, C]");
-  TORCH_CHECK(edge_weights.dim() == 3 && edge_weights.size(2) == node_feats.size(2),
+void check_inputs(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, const at::Tensor& senders,
+                  const at::Tensor& receivers, int64_t num_receivers, const at::Tensor& cg_index,
+                  const at::Tensor& cg_coeff) {
+  TORCH_CHECK(x.dim() == 3, "message_passing: node_feats must be [N, K, C]");
+  const int64_t edges = senders.size(0);
+  TORCH_CHECK(sh.dim() == 2 && sh.size(0) == edges, "message_passing: edge_sh must be [E, K_sh]");
+  TORCH_CHECK(w.dim() == 3 && w.size(0) == edges && w.size(2) == x.size(2),
               "message_passing: edge_weights must be [E, paths, C]");
-  TORCH_CHECK(cg_index.dim() == 2 && cg_index.size(1) == 4, "message_passing: cg_index must be [nnz, 4]");
-  const int64_t num_edges = senders.size(0), channels = node_feats.size(2);
-
-  const auto k_in = cg_index.select(1, 0), k_sh = cg_index.select(1, 1);
-  const auto k_out = cg_index.select(1, 2), path = cg_index.select(1, 3);
-
-  const auto sender_feats = node_feats.index_select(0, senders).index_select(1, k_in);  // [E, nnz, C]
-  const auto angular = (edge_sh.index_select(1, k_sh) * cg_coeff).unsqueeze(-1);       // [E, nnz, 1]
-  const auto terms = sender_feats * edge_weights.index_select(1, path) * angular;       // [E, nnz, C]
-
-  const auto per_edge = at::zeros({num_edges, num_out_components, channels}, node_feats.options())
-                            .index_add(1, k_out, terms);
-  return at::zeros({num_receivers, num_out_components, channels}, node_feats.options())
-      .index_add(0, receivers, per_edge);
+  TORCH_CHECK(senders.dim() == 1 && receivers.dim() == 1 && receivers.size(0) == edges &&
+                  senders.scalar_type() == at::kLong && receivers.scalar_type() == at::kLong,
+              "message_passing: senders and receivers must be int64 [E]");
+  TORCH_CHECK(cg_index.dim() == 2 && cg_index.size(1) == 4 && cg_index.scalar_type() == at::kLong &&
+                  cg_coeff.dim() == 1 && cg_coeff.size(0) == cg_index.size(0),
+              "message_passing: cg_index must be int64 [nnz, 4] and cg_coeff [nnz]");
+  TORCH_CHECK(sh.scalar_type() == x.scalar_type() && w.scalar_type() == x.scalar_type() &&
+                  cg_coeff.scalar_type() == x.scalar_type(),
+              "message_passing: all floating-point inputs must have one dtype");
+  if (edges > 0) {
+    TORCH_CHECK(senders.min().item<int64_t>() >= 0 && senders.max().item<int64_t>() < x.size(0),
+                "message_passing: a sender index is outside the node features");
+    TORCH_CHECK(receivers.min().item<int64_t>() >= 0 && receivers.max().item<int64_t>() < num_receivers,
+                "message_passing: a receiver index is outside [0, num_receivers)");
+  }
 }
+
+cpu::MessageShape shape_of(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, int64_t out_components) {
+  return {x.size(1), x.size(2), sh.size(1), w.size(1), out_components};
+}
+
+// Nodes per task: each visits its edges, ~nnz x C work per edge.
+int64_t grain(const at::Tensor& x, int64_t edges, int64_t nodes, int64_t nnz) {
+  const int64_t per_node = std::max<int64_t>(1, edges / std::max<int64_t>(1, nodes)) * nnz * x.size(2);
+  return std::max<int64_t>(1, 262144 / std::max<int64_t>(1, per_node));
+}
+
+at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& sh_in, const at::Tensor& w_in,
+                       const at::Tensor& senders_in, const at::Tensor& receivers_in, int64_t num_receivers,
+                       const at::Tensor& cg_index_in, const at::Tensor& cg_coeff_in, int64_t out_components) {
+  check_inputs(x_in, sh_in, w_in, senders_in, receivers_in, num_receivers, cg_index_in, cg_coeff_in);
+  const auto x = x_in.contiguous(), sh = sh_in.contiguous(), w = w_in.contiguous();
+  const auto senders = senders_in.contiguous(), receivers = receivers_in.contiguous();
+  const auto cg_index = cg_index_in.contiguous();
+  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0));
+  const auto coeff = cg_coeff_in.index_select(0, at::tensor(table.order, cg_index.options())).contiguous();
+  const cpu::EdgeIndex by_receiver(receivers.data_ptr<int64_t>(), receivers.size(0), num_receivers);
+  const auto shape = shape_of(x, sh, w, out_components);
+  auto out = at::empty({num_receivers, out_components, x.size(2)}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_forward", [&] {
+    at::parallel_for(0, num_receivers, grain(x, senders.size(0), num_receivers, cg_index.size(0)),
+                     [&](int64_t begin, int64_t end) {
+                       cpu::message_passing_forward<scalar_t>(
+                           shape, table, coeff.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(),
+                           w.data_ptr<scalar_t>(), senders.data_ptr<int64_t>(), by_receiver,
+                           out.data_ptr<scalar_t>(), begin, end);
+                     });
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
+    const at::Tensor& grad_out_in, const at::Tensor& x_in, const at::Tensor& sh_in, const at::Tensor& w_in,
+    const at::Tensor& senders_in, const at::Tensor& receivers_in, const at::Tensor& cg_index_in,
+    const at::Tensor& cg_coeff_in) {
+  const auto grad_out = grad_out_in.contiguous(), x = x_in.contiguous(), sh = sh_in.contiguous();
+  const auto w = w_in.contiguous(), senders = senders_in.contiguous(), receivers = receivers_in.contiguous();
+  const auto cg_index = cg_index_in.contiguous();
+  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0));
+  const auto coeff = cg_coeff_in.index_select(0, at::tensor(table.order, cg_index.options())).contiguous();
+  const cpu::EdgeIndex by_sender(senders.data_ptr<int64_t>(), senders.size(0), x.size(0));
+  const auto shape = shape_of(x, sh, w, grad_out.size(1));
+  auto grad_x = at::empty_like(x), grad_sh = at::empty_like(sh), grad_w = at::empty_like(w);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_backward", [&] {
+    at::parallel_for(0, x.size(0), grain(x, senders.size(0), x.size(0), cg_index.size(0)),
+                     [&](int64_t begin, int64_t end) {
+                       cpu::message_passing_backward<scalar_t>(
+                           shape, table, coeff.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(),
+                           x.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
+                           receivers.data_ptr<int64_t>(), by_sender, grad_x.data_ptr<scalar_t>(),
+                           grad_sh.data_ptr<scalar_t>(), grad_w.data_ptr<scalar_t>(), begin, end);
+                     });
+  });
+  return {grad_x, grad_sh, grad_w};
+}
+
+// Differentiable in the node features, spherical harmonics and radial weights.
+class MessagePassing : public torch::autograd::Function<MessagePassing> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& sh,
+                            const at::Tensor& w, const at::Tensor& senders, const at::Tensor& receivers,
+                            int64_t num_receivers, const at::Tensor& cg_index, const at::Tensor& cg_coeff,
+                            int64_t out_components) {
+    ctx->save_for_backward({x, sh, w, senders, receivers, cg_index, cg_coeff});
+    at::AutoDispatchBelowADInplaceOrView guard;
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("mace_deploy::message_passing", "")
+                         .typed<decltype(message_passing)>();
+    return op.call(x, sh, w, senders, receivers, num_receivers, cg_index, cg_coeff, out_components);
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_outputs) {
+    const auto s = ctx->get_saved_variables();
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("mace_deploy::message_passing_backward", "")
+                         .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+                             const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                             const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+    auto [grad_x, grad_sh, grad_w] = op.call(grad_outputs[0], s[0], s[1], s[2], s[3], s[4], s[5], s[6]);
+    return {grad_x, grad_sh, grad_w, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor()};
+  }
+};
+
+at::Tensor autograd_impl(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, const at::Tensor& senders,
+                         const at::Tensor& receivers, int64_t num_receivers, const at::Tensor& cg_index,
+                         const at::Tensor& cg_coeff, int64_t out_components) {
+  return MessagePassing::apply(x, sh, w, senders, receivers, num_receivers, cg_index, cg_coeff, out_components);
+}
+
+}  // namespace
+
+at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_sh, const at::Tensor& edge_weights,
+                           const at::Tensor& senders, const at::Tensor& receivers, int64_t num_receivers,
+                           const at::Tensor& cg_index, const at::Tensor& cg_coeff, int64_t num_out_components) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("mace_deploy::message_passing", "")
+                       .typed<decltype(message_passing)>();
+  return op.call(node_feats, edge_sh, edge_weights, senders, receivers, num_receivers, cg_index, cg_coeff,
+                 num_out_components);
+}
+
+TORCH_LIBRARY_IMPL(mace_deploy, CPU, m) {
+  m.impl("message_passing", &forward_cpu);
+  m.impl("message_passing_backward", &backward_cpu);
+}
+
+TORCH_LIBRARY_IMPL(mace_deploy, Autograd, m) { m.impl("message_passing", &autograd_impl); }
 
 }  // namespace mace_deploy

@@ -26,24 +26,24 @@ at::Tensor spherical_harmonics(const at::Tensor& vectors, int64_t lmax);
 //   out[r, k_out, u] += c_q * weights[e, path, u] * node_feats[s, k_in, u] * sh[e, k_sh].
 // node_feats [N, K_in, C], edge_sh [E, K_sh], edge_weights [E, P, C],
 // cg_index [nnz, 4] int64, cg_coeff [nnz] -> [num_receivers, K_out, C].
+// Fused kernel (kernels/cpu/message_passing.h); differentiable in node_feats, edge_sh, edge_weights.
 at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_sh,
-                              const at::Tensor& edge_weights, const at::Tensor& senders,
+                           const at::Tensor& edge_weights, const at::Tensor& senders,
                               const at::Tensor& receivers, int64_t num_receivers,
                               const at::Tensor& cg_index, const at::Tensor& cg_coeff,
                               int64_t num_out_components);
 
 // MACE symmetric contraction as per-element polynomials in the node features:
 //   out[n, k_out(m), u] = sum_m coefficients[species[n], m, u] * prod_j x[n, k_j(m), u]
-// monomials [M, 1 + D] int64 rows (k_out, k_1, ..., k_D), unused factors -1;
+// monomials [M, 1 + D] int64 rows (k_out, k_1, ..., k_D), unused factors -1, D <= 3;
 // x [N, K, C], species [N] int64, coefficients [num_elements, M, C] -> [N, K_out, C].
+// Fused kernel (kernels/cpu/symmetric_contraction.h); differentiable in x.
 at::Tensor symmetric_contraction(const at::Tensor& x, const at::Tensor& species,
-                                    const at::Tensor& monomials,
-                                    const at::Tensor& coefficients,
-                                    int64_t num_out_components);
+                                 const at::Tensor& monomials, const at::Tensor& coefficients,
+                                 int64_t num_out_components);
 
-// Fills the ghost rows of node features from their owners (forward) and adds ghost gradients
-// back onto the owners (backward): [n_local, ...] -> [num_total, ...]. Needs a host that owns
-// ghost atoms (LAMMPS); single-process hosts use periodic images and never call it.
-at::Tensor halo_exchange(const at::Tensor& local_feats, int64_t num_total, int64_t layer);
+// halo_exchange(Tensor local_feats [n_local, ...], int num_total, int layer) -> [num_total, ...]
+// fills the ghost rows through the host's HaloExchange (ops/halo_exchange.h) and sends ghost
+// gradients back to their owners in the backward pass.
 
 }  // namespace mace_deploy

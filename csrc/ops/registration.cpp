@@ -13,15 +13,19 @@ TORCH_LIBRARY(mace_deploy, m) {
       "Tensor receivers, int num_receivers, Tensor cg_index, Tensor cg_coeff, "
       "int num_out_components) -> Tensor");
   m.def(
+      "message_passing_backward(Tensor grad_out, Tensor node_feats, Tensor edge_sh, Tensor edge_weights, "
+      "Tensor senders, Tensor receivers, Tensor cg_index, Tensor cg_coeff) -> (Tensor, Tensor, Tensor)");
+  m.def(
       "symmetric_contraction(Tensor x, Tensor species, Tensor monomials, Tensor coefficients, "
       "int num_out_components) -> Tensor");
+  m.def(
+      "symmetric_contraction_backward(Tensor grad_out, Tensor x, Tensor species, Tensor monomials, "
+      "Tensor coefficients) -> Tensor");
   m.def("halo_exchange(Tensor local_feats, int num_total, int layer) -> Tensor");
 }
 
-// Composite implementations: autograd differentiates through their ATen calls.
+// Composite implementations: autograd differentiates through their ATen calls. The fused ops
+// register their device kernels and autograd functions next to their kernels.
 TORCH_LIBRARY_IMPL(mace_deploy, CompositeImplicitAutograd, m) {
   m.impl("spherical_harmonics", &mace_deploy::spherical_harmonics);
-  m.impl("message_passing", &mace_deploy::message_passing);
-  m.impl("symmetric_contraction", &mace_deploy::symmetric_contraction);
-  m.impl("halo_exchange", &mace_deploy::halo_exchange);
 }

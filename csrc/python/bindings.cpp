@@ -4,9 +4,12 @@
 
 #include "ops/ops.h"
 #include "runtime/model.h"
+#include "runtime/periodic_images.h"
 
 namespace py = pybind11;
 using mace_deploy::Model;
+
+void bind_neighbors(py::module_& m);  // neighbors_bindings.cpp
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mace-deploy C++ runtime";
@@ -29,20 +32,29 @@ PYBIND11_MODULE(_C, m) {
       .def(
           "compute",
           [](Model& self, torch::Tensor species, torch::Tensor edge_index, torch::Tensor edge_vectors,
-             int64_t n_local, bool forces, bool virial) {
+             int64_t n_local, bool forces, bool virial, bool atom_virial, std::optional<torch::Tensor> ghost_owners) {
             mace_deploy::Result r;
             {
               py::gil_scoped_release no_gil;
-              r = self.compute({species, edge_index, edge_vectors, n_local}, {forces, virial});
+              std::optional<mace_deploy::PeriodicImageExchange> images;
+              if (ghost_owners) images.emplace(ghost_owners->to(torch::kInt64));
+              r = self.compute({species, edge_index, edge_vectors, n_local}, {forces, virial, atom_virial},
+                               images ? &*images : nullptr);
             }
             py::dict out;
             out["energy"] = r.energy;
             out["atom_energies"] = r.atom_energies;
             if (r.forces.defined()) out["forces"] = r.forces;
             if (r.virial.defined()) out["virial"] = r.virial;
+            if (r.atom_virial.defined()) out["atom_virial"] = r.atom_virial;
             return out;
           },
           py::arg("species"), py::arg("edge_index"), py::arg("edge_vectors"), py::arg("n_local"),
-          py::arg("forces") = true, py::arg("virial") = true,
-          "Energy, per-atom energies, forces and virial of an edge-vector graph (see runtime/model.h).");
+          py::arg("forces") = true, py::arg("virial") = true, py::arg("atom_virial") = false,
+          py::arg("ghost_owners") = py::none(),
+          "Energy, per-atom energies, forces and virials of an edge-vector graph (see runtime/model.h). "
+          "ghost_owners[g]: the local atom that ghost n_local + g is a periodic image of (one-process halo "
+          "exchange, as LAMMPS on one rank).");
+
+  bind_neighbors(m);
 }

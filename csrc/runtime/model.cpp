@@ -37,6 +37,12 @@ void Model::check_graph(const Graph& g) const {
   TORCH_CHECK(g.edge_vectors.dim() == 2 && g.edge_vectors.size(1) == 3 &&
                   g.edge_vectors.size(0) == g.edge_index.size(1),
               "edge_vectors must be [E, 3] with E = edge_index.size(1)");
+  if (g.edge_index.size(1) > 0) {
+    TORCH_CHECK(g.edge_index[1].min().item<int64_t>() >= 0 && g.edge_index[1].max().item<int64_t>() < g.n_local,
+                "edge receivers must be local atoms (indices below n_local = ", g.n_local, ")");
+    TORCH_CHECK(g.edge_index[0].min().item<int64_t>() >= 0 && g.edge_index[0].max().item<int64_t>() < n_total,
+                "edge senders must be atoms of the graph (indices below ", n_total, ")");
+  }
   const int64_t num_elements = static_cast<int64_t>(metadata_.atomic_numbers.size());
   if (n_total > 0) {
     TORCH_CHECK(g.species.min().item<int64_t>() >= 0 && g.species.max().item<int64_t>() < num_elements,
@@ -44,17 +50,19 @@ void Model::check_graph(const Graph& g) const {
   }
 }
 
-Result Model::compute(const Graph& graph, const ComputeOptions& options) {
+Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExchange* exchange) {
   check_graph(graph);
+  const HaloExchangeScope scope(exchange);
   const auto dtype = metadata_.scalar_type();
   const auto species = graph.species.to(device_, torch::kInt64);
   const auto edge_index = graph.edge_index.to(device_, torch::kInt64);
-  const auto vectors = graph.edge_vectors.to(device_, dtype).detach().requires_grad_(options.forces || options.virial);
+  const bool gradients = options.forces || options.virial || options.atom_virial;
+  const auto vectors = graph.edge_vectors.to(device_, dtype).detach().requires_grad_(gradients);
 
   Result result;
   result.atom_energies = module_.forward({species, edge_index, vectors, graph.n_local}).toTensor();
   result.energy = result.atom_energies.sum();
-  if (!(options.forces || options.virial)) return result;
+  if (!gradients) return result;
 
   const auto dE_dr = torch::autograd::grad({result.energy}, {vectors}, {}, /*retain_graph=*/false,
                                            /*create_graph=*/false, /*allow_unused=*/true)[0];
@@ -67,6 +75,12 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options) {
   }
   if (options.virial) {
     result.virial = -torch::matmul(vectors.detach().transpose(0, 1), edge_grad);
+  }
+  if (options.atom_virial) {
+    const auto half = -0.5 * vectors.detach().unsqueeze(2) * edge_grad.unsqueeze(1);  // [E, 3, 3]
+    result.atom_virial = torch::zeros({graph.species.size(0), 3, 3}, half.options())
+                             .index_add_(0, edge_index[1], half)
+                             .index_add_(0, edge_index[0], half);
   }
   result.atom_energies = result.atom_energies.detach();
   result.energy = result.energy.detach();

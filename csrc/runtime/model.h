@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "ops/halo_exchange.h"
 #include "runtime/metadata.h"
 
 namespace mace_deploy {
@@ -24,13 +25,15 @@ struct Graph {
 struct ComputeOptions {
   bool forces = true;
   bool virial = true;
+  bool atom_virial = false;
 };
 
 struct Result {
-  torch::Tensor energy;         // [] eV, sum over local atoms
-  torch::Tensor atom_energies;  // [n_local] eV
+  torch::Tensor energy;         // [] eV, float64, sum over local atoms
+  torch::Tensor atom_energies;  // [n_local] eV, float64 for every artifact dtype
   torch::Tensor forces;         // [n_total, 3] eV/A (ghost rows hold forces to send to owners)
   torch::Tensor virial;         // [3, 3] eV
+  torch::Tensor atom_virial;    // [n_total, 3, 3] eV: each edge's -r (x) dE/dr split half to each end
 };
 
 class Model {
@@ -38,7 +41,9 @@ class Model {
   // Loads and validates an artifact; throws std::runtime_error with an actionable message.
   static Model load(const std::string& path, const std::string& device = "cpu");
 
-  Result compute(const Graph& graph, const ComputeOptions& options = {});
+  // `exchange` fills ghost features between layers; needed when the graph has ghosts
+  // (n_local < species.size(0)) and the model more than one interaction.
+  Result compute(const Graph& graph, const ComputeOptions& options = {}, HaloExchange* exchange = nullptr);
 
   const Metadata& metadata() const { return metadata_; }
   torch::Device device() const { return device_; }

@@ -82,7 +82,7 @@ def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
         radial=mace_blocks.radial_embedding(model.radial_embedding, atomic_numbers, dtype),
         sh_lmax=int(model.spherical_harmonics._lmax),
         interactions=interactions, products=products, readouts=readouts, readout_layers=readout_layers,
-        zbl=zbl, e0=e0.to(dtype), scale=scale, shift=shift)
+        zbl=zbl, e0=e0, scale=scale, shift=shift)
     deployed.format_version = FORMAT_VERSION
     deployed.ops_version = int(torch.ops.mace_deploy.ops_version())
     deployed.mace_deploy_version = __version__

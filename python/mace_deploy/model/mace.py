@@ -4,7 +4,7 @@ Inputs (DESIGN.md, "graph input = edge vectors"): species index of every node (l
 first, then ghosts), edge_index [2, E] (senders, receivers; receivers are local), edge vectors
 r_e = x_receiver - x_sender (+ periodic shift) [E, 3] in Angstrom, and n_local. Output: energy
 of each local atom [n_local] in eV. Forces and virials are derivatives with respect to the edge
-vectors, taken by the runtime.
+vectors, taken by the runtime. Energies are float64 for float32 artifacts too.
 """
 
 from typing import List, Optional
@@ -46,7 +46,7 @@ class MACEModel(torch.nn.Module):
         self.readout_layers = readout_layers  # which layer's features each readout reads
         if zbl is not None:
             self.zbl = zbl
-        self.register_buffer("e0", e0)  # [elements] isolated-atom energies of the chosen head
+        self.register_buffer("e0", e0)  # [elements] float64 isolated-atom energies of the chosen head
         self.scale = scale
         self.shift = shift
 
@@ -78,4 +78,6 @@ class MACEModel(torch.nn.Module):
         for i, readout in enumerate(self.readouts):
             contributions.append(readout(layer_feats[self.readout_layers[i]]))
         interaction_energy = torch.sum(torch.stack(contributions, dim=0), dim=0)
-        return self.e0[local_species] + (self.scale * interaction_energy + self.shift)
+        # Per-atom energies are float64 whatever the artifact dtype (as mace-torch's node energies):
+        # E0s of total-energy models reach 1e4-1e5 eV, beyond float32's resolution of the interaction.
+        return self.e0[local_species] + (self.scale * interaction_energy + self.shift).to(torch.float64)

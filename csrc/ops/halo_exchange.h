@@ -1,0 +1,38 @@
+// Halo exchange between interaction layers (DESIGN.md, decision 3).
+//
+// A domain-decomposed host (LAMMPS) owns n_local atoms and keeps copies ("ghosts") of atoms
+// within one cutoff that other ranks, or periodic images, own. Interaction layers after the
+// first need the ghosts' node features: the host implements this interface and the runtime
+// installs it for the duration of one evaluation (HaloExchangeScope), so that
+// torch.ops.mace_deploy.halo_exchange can call it from inside the TorchScript model.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace mace_deploy {
+
+class HaloExchange {
+ public:
+  virtual ~HaloExchange() = default;
+  // features [n_total, width] with rows [0, n_local) filled: fill every ghost row with the row of
+  // the atom it copies. Every rank must take part in every call, also one with no atoms.
+  virtual void forward(at::Tensor features, int64_t n_local, int64_t layer) = 0;
+  // gradients [n_total, width]: add every ghost row onto the row of the atom it copies (which
+  // may live on another rank); ghost rows are ignored afterwards.
+  virtual void reverse(at::Tensor gradients, int64_t n_local, int64_t layer) = 0;
+};
+
+// Installs `exchange` for the calling thread until the scope ends. The forward and the backward
+// (CPU autograd runs the backward on the calling thread) of one evaluation must run inside it.
+class HaloExchangeScope {
+ public:
+  explicit HaloExchangeScope(HaloExchange* exchange);
+  ~HaloExchangeScope();
+  HaloExchangeScope(const HaloExchangeScope&) = delete;
+  HaloExchangeScope& operator=(const HaloExchangeScope&) = delete;
+
+ private:
+  HaloExchange* previous_;
+};
+
+}  // namespace mace_deploy
