@@ -6,8 +6,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from ase import Atoms
-from ase.neighborlist import neighbor_list
 
+from . import _C
 from .errors import StructureError
 
 # Closer than this, two atoms are taken to be the same atom placed twice (a user error), not a
@@ -35,18 +35,23 @@ def species_of(atoms: Atoms, atomic_numbers: Sequence[int]) -> torch.Tensor:
 
 
 def atoms_to_graph(atoms: Atoms, r_max: float, atomic_numbers: Sequence[int]) -> Graph:
-    """All pairs within r_max, periodic images included (cells smaller than the cutoff too)."""
+    """All pairs within r_max, periodic images included (cells smaller than the cutoff too), from
+    the O(N) cell list of csrc/neighbors."""
     species = species_of(atoms, atomic_numbers)
     if atoms.pbc.any() and atoms.cell.rank < atoms.pbc.sum():
         raise StructureError("periodic directions need non-zero cell vectors: set the cell or turn pbc off")
-    senders, receivers, shifts = neighbor_list("ijS", atoms, r_max)
-    vectors = atoms.positions[receivers] - atoms.positions[senders] + shifts @ atoms.cell.array
+    try:
+        edges = _C.neighbor_list(torch.from_numpy(np.ascontiguousarray(atoms.positions, dtype=np.float64)),
+                                 torch.from_numpy(np.ascontiguousarray(atoms.cell.array, dtype=np.float64)),
+                                 [bool(p) for p in atoms.pbc], float(r_max))
+    except ValueError as e:
+        raise StructureError(str(e)) from None
+    vectors = edges["vectors"]
     if len(vectors):
-        lengths = np.linalg.norm(vectors, axis=1)
-        k = int(np.argmin(lengths))
+        lengths = torch.linalg.vector_norm(vectors, dim=1)
+        k = int(torch.argmin(lengths))
         if lengths[k] < MIN_DISTANCE:
             raise StructureError(
-                f"atoms {senders[k]} and {receivers[k]} (or a periodic image) are {lengths[k]:.2e} A apart: "
-                "overlapping atoms")
-    return Graph(species, torch.from_numpy(np.stack([senders, receivers]).astype(np.int64)),
-                 torch.from_numpy(vectors))
+                f"atoms {int(edges['senders'][k])} and {int(edges['receivers'][k])} (or a periodic image) are "
+                f"{float(lengths[k]):.2e} A apart: overlapping atoms")
+    return Graph(species, torch.stack([edges["senders"], edges["receivers"]]), vectors)

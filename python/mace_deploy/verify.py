@@ -1,6 +1,8 @@
 """`mace-deploy verify`: an artifact against the mace-torch model it came from."""
 
-import os
+import contextlib
+import io
+import warnings
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -26,10 +28,20 @@ class Comparison:
         return max(self.energy_error, self.force_error, self.stress_error or 0.0)
 
 
-def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparison]:
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-    import torch
+def _reference_calculator(model_path: str, head_kw: dict):
+    """mace-torch's calculator, without the notices and warnings mace-torch prints on import."""
+    from .convert.source import import_mace
+
+    import_mace()
     from mace.calculators import MACECalculator
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return MACECalculator(model_paths=model_path, device="cpu", default_dtype="float64", **head_kw)
+
+
+def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparison]:
+    import torch
 
     meta = read_metadata(artifact)
     head_kw = {"head": meta["head"]} if len(meta["heads"]) > 1 else {}
@@ -38,7 +50,7 @@ def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparis
     # mace-torch computes some constants in the default dtype; the reference is its float64 result.
     torch.set_default_dtype(torch.float64)
     try:
-        reference = MACECalculator(model_paths=reference_model, device="cpu", default_dtype="float64", **head_kw)
+        reference = _reference_calculator(reference_model, head_kw)
         ours = MACEDeployCalculator(artifact)
         for name, atoms in verification_structures(meta["atomic_numbers"], meta["r_max"], seed).items():
             ref_atoms = atoms.copy()
