@@ -81,19 +81,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   const auto cg_index = cg_index_in.contiguous();
   const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0));
   const auto coeff = cg_coeff_in.index_select(0, at::tensor(table.order, cg_index.options())).contiguous();
-  const cpu::EdgeIndex by_sender(senders.data_ptr<int64_t>(), senders.size(0), x.size(0));
+  const cpu::EdgeIndex by_receiver(receivers.data_ptr<int64_t>(), receivers.size(0), grad_out.size(0));
   const auto shape = shape_of(x, sh, w, grad_out.size(1));
-  auto grad_x = at::empty_like(x), grad_sh = at::empty_like(sh), grad_w = at::empty_like(w);
+  // One grad_x accumulator per thread: edges of different receivers share senders.
+  auto partial = at::zeros({at::get_num_threads(), x.size(0), x.size(1), x.size(2)}, x.options());
+  auto grad_sh = at::empty_like(sh), grad_w = at::empty_like(w);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_backward", [&] {
-    at::parallel_for(0, x.size(0), grain(x, senders.size(0), x.size(0), cg_index.size(0)),
+    at::parallel_for(0, grad_out.size(0), grain(x, senders.size(0), grad_out.size(0), cg_index.size(0)),
                      [&](int64_t begin, int64_t end) {
                        cpu::message_passing_backward<scalar_t>(
                            shape, table, coeff.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(),
                            x.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
-                           receivers.data_ptr<int64_t>(), by_sender, grad_x.data_ptr<scalar_t>(),
-                           grad_sh.data_ptr<scalar_t>(), grad_w.data_ptr<scalar_t>(), begin, end);
+                           senders.data_ptr<int64_t>(), by_receiver,
+                           partial[at::get_thread_num()].data_ptr<scalar_t>(), grad_sh.data_ptr<scalar_t>(),
+                           grad_w.data_ptr<scalar_t>(), begin, end);
                      });
   });
+  const auto grad_x = partial.size(0) == 1 ? partial[0] : partial.sum(0);
   return {grad_x, grad_sh, grad_w};
 }
 

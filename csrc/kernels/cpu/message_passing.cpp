@@ -60,18 +60,17 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
 
 template <typename T>
 void message_passing_backward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* grad_out,
-                              const T* x, const T* sh, const T* w, const int64_t* receivers,
-                              const EdgeIndex& by_sender, T* grad_x, T* grad_sh, T* grad_w, int64_t begin,
-                              int64_t end) {
+                              const T* x, const T* sh, const T* w, const int64_t* senders,
+                              const EdgeIndex& by_receiver, T* grad_x_partial, T* grad_sh, T* grad_w,
+                              int64_t begin, int64_t end) {
   const int64_t C = s.channels;
-  std::vector<T> g_wx(C);
-  for (int64_t v = begin; v < end; ++v) {
-    const T* xs = x + v * s.in_components * C;
-    T* dxs = grad_x + v * s.in_components * C;
-    std::fill(dxs, dxs + s.in_components * C, T(0));
-    for (int64_t i = by_sender.offsets[v]; i < by_sender.offsets[v + 1]; ++i) {
-      const int64_t e = by_sender.edges[i];
-      const T* go = grad_out + receivers[e] * s.out_components * C;
+  std::vector<T> wx(C), g_wx(C);
+  for (int64_t r = begin; r < end; ++r) {
+    const T* go = grad_out + r * s.out_components * C;
+    for (int64_t i = by_receiver.offsets[r]; i < by_receiver.offsets[r + 1]; ++i) {
+      const int64_t e = by_receiver.edges[i];
+      const T* xs = x + senders[e] * s.in_components * C;
+      T* dxs = grad_x_partial + senders[e] * s.in_components * C;
       const T* she = sh + e * s.sh_components;
       T* dsh = grad_sh + e * s.sh_components;
       T* dw = grad_w + e * s.paths * C;
@@ -80,7 +79,11 @@ void message_passing_backward(const MessageShape& s, const CouplingTable& cg, co
       for (const auto& g : cg.groups) {
         const T* wp = w + (e * s.paths + g.path) * C;
         const T* xk = xs + g.k_in * C;
-        std::fill(g_wx.begin(), g_wx.end(), T(0));
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          wx[c] = wp[c] * xk[c];
+          g_wx[c] = 0;
+        }
         for (int64_t q = g.begin; q < g.end; ++q) {
           const T* gq = go + cg.k_out[q] * C;
           const T a = coeff[q] * she[cg.k_sh[q]];
@@ -88,7 +91,7 @@ void message_passing_backward(const MessageShape& s, const CouplingTable& cg, co
 #pragma omp simd reduction(+ : dot)
           for (int64_t c = 0; c < C; ++c) {
             g_wx[c] += a * gq[c];
-            dot += wp[c] * xk[c] * gq[c];
+            dot += wx[c] * gq[c];
           }
           dsh[cg.k_sh[q]] += coeff[q] * dot;
         }

@@ -40,12 +40,14 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
                              const T* sh, const T* w, const int64_t* senders, const EdgeIndex& by_receiver,
                              T* out, int64_t begin, int64_t end);
 
-// Gradients for the edges of senders [begin, end): grad_x rows of those senders (complete, since
-// all their edges are visited here), grad_sh and grad_w rows of their edges.
+// Gradients for the edges of receivers [begin, end): grad_sh and grad_w rows of those edges, and
+// their contributions to grad_x accumulated into `grad_x_partial` (zeroed by the caller; one per
+// thread, summed afterwards, since edges of different receivers share senders). Visiting edges
+// by receiver keeps each receiver's grad_out rows in cache, as the forward does.
 template <typename T>
 void message_passing_backward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* grad_out,
-                              const T* x, const T* sh, const T* w, const int64_t* receivers,
-                              const EdgeIndex& by_sender, T* grad_x, T* grad_sh, T* grad_w, int64_t begin,
-                              int64_t end);
+                              const T* x, const T* sh, const T* w, const int64_t* senders,
+                              const EdgeIndex& by_receiver, T* grad_x_partial, T* grad_sh, T* grad_w,
+                              int64_t begin, int64_t end);
 
 }  // namespace mace_deploy::cpu

@@ -148,7 +148,7 @@ def _nonlinear_interaction(block, num_elements: int, dtype: torch.dtype) -> NonL
         gate=Gate(num_scalars, scalar_act, float(gate._scalar_cst), gate_act, float(gate._gate_cst), gated_block),
         linear_2=layers.linear(block.linear_2, dtype),
         skip=layers.linear(block.skip_tp, dtype),
-        alpha=float(block.alpha), beta=float(block.beta),
+        alpha=float(block.alpha.detach()), beta=float(block.beta.detach()),
     )
 
 
