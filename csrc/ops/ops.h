@@ -29,9 +29,8 @@ at::Tensor spherical_harmonics(const at::Tensor& vectors, int64_t lmax);
 // Fused kernel (kernels/cpu/message_passing.h); differentiable in node_feats, edge_sh, edge_weights.
 at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_sh,
                            const at::Tensor& edge_weights, const at::Tensor& senders,
-                              const at::Tensor& receivers, int64_t num_receivers,
-                              const at::Tensor& cg_index, const at::Tensor& cg_coeff,
-                              int64_t num_out_components);
+                           const at::Tensor& receivers, int64_t num_receivers, const at::Tensor& cg_index,
+                           const at::Tensor& cg_coeff, int64_t num_out_components);
 
 // MACE symmetric contraction as per-element polynomials in the node features:
 //   out[n, k_out(m), u] = sum_m coefficients[species[n], m, u] * prod_j x[n, k_j(m), u]

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import torch
 
-from .. import __version__
+from .. import _C, __version__
 from ..errors import UnknownHeadError, UnsupportedModelError
 from ..model import MACEModel
 from . import mace_blocks
@@ -13,7 +13,6 @@ from .e3nn_layers import F64, embedding_table
 from .source import load_mace_model, sha256
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
-FORMAT_VERSION = 1  # csrc/runtime/metadata.h kFormatVersion
 
 
 @dataclass
@@ -83,7 +82,7 @@ def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
         sh_lmax=int(model.spherical_harmonics._lmax),
         interactions=interactions, products=products, readouts=readouts, readout_layers=readout_layers,
         zbl=zbl, e0=e0, scale=scale, shift=shift)
-    deployed.format_version = FORMAT_VERSION
+    deployed.format_version = int(_C.FORMAT_VERSION)  # the version this build's runtime reads
     deployed.ops_version = int(torch.ops.mace_deploy.ops_version())
     deployed.mace_deploy_version = __version__
     deployed.r_max = float(model.r_max)
