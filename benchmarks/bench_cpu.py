@@ -576,26 +576,12 @@ def prepare_models(workdir: str, models: List[str], dtypes: List[str], want_lamm
         f["model"] = model_path
         f["parameters"] = int(sum(p.numel() for p in model.parameters()))
         for dtype in dtypes:
-            out = os.path.join(workdir, f"{name}-{dtype}.mace.pt")
-            _log(f"[prepare] mace-deploy compile {name} {dtype}")
-            try:
-                from mace_deploy.convert import compile_model
-
-                compile_model(model_path, out, dtype=dtype)
-                f[f"artifact:{dtype}"] = out
-            except Exception as e:  # noqa: BLE001
-                f[f"artifact:{dtype}"] = None
-                f[f"artifact_error:{dtype}"] = _short(e)
-                _log(f"[prepare]   failed: {_short(e)}")
+            _prepare_file(f, "artifact", dtype, f"mace-deploy compile {name} {dtype}",
+                          lambda: _compile_artifact(model_path, os.path.join(workdir, f"{name}-{dtype}.mace.pt"), dtype))
             if want_lammps:
-                out = os.path.join(workdir, f"{name}-{dtype}-lammps.pt")
-                _log(f"[prepare] LAMMPS_MACE script {name} {dtype}")
-                try:
-                    f[f"lammps:{dtype}"] = make_lammps_model(model_path, out, dtype)
-                except Exception as e:  # noqa: BLE001
-                    f[f"lammps:{dtype}"] = None
-                    f[f"lammps_error:{dtype}"] = _short(e)
-                    _log(f"[prepare]   failed: {_short(e)}")
+                _prepare_file(f, "lammps", dtype, f"LAMMPS_MACE script {name} {dtype}",
+                              lambda: make_lammps_model(model_path, os.path.join(workdir, f"{name}-{dtype}-lammps.pt"),
+                                                        dtype))
         if want_symmetrix:
             out = os.path.join(workdir, f"{name}.json")
             _log(f"[prepare] symmetrix_extract_mace {name}")
@@ -616,6 +602,24 @@ def prepare_models(workdir: str, models: List[str], dtypes: List[str], want_lamm
                 f["symmetrix_error"] = err or "no output file"
                 _log(f"[prepare]   failed: {f['symmetrix_error']}")
     return files
+
+
+def _prepare_file(files: Dict[str, Any], kind: str, dtype: str, what: str, make) -> None:
+    """files[kind:dtype] = make() (a path), or None with the reason under kind_error:dtype."""
+    _log(f"[prepare] {what}")
+    try:
+        files[f"{kind}:{dtype}"] = make()
+    except Exception as e:  # noqa: BLE001
+        files[f"{kind}:{dtype}"] = None
+        files[f"{kind}_error:{dtype}"] = _short(e)
+        _log(f"[prepare]   failed: {_short(e)}")
+
+
+def _compile_artifact(model_path: str, out: str, dtype: str) -> str:
+    from mace_deploy.convert import compile_model
+
+    compile_model(model_path, out, dtype=dtype)
+    return out
 
 
 def make_lammps_model(model_path: str, out: str, dtype: str) -> str:

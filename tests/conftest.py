@@ -76,6 +76,17 @@ def artifact(tmp_path_factory):
     return get
 
 
+def deploy_results(calc, atoms, stress=False):
+    """The same quantities from a MACEDeployCalculator."""
+    atoms = atoms.copy()
+    atoms.calc = calc
+    out = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
+           "energies": atoms.get_potential_energies()}
+    if stress:
+        out["stress"] = atoms.get_stress()
+    return out
+
+
 def assert_close_results(ours, ref, rel, num_atoms):
     """The acceptance bounds: |dE| <= rel*N, |dF| <= rel*max(1, max|F|), stress likewise."""
     f_scale = max(1.0, np.abs(ref["forces"]).max())

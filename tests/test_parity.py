@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import model_zoo
-from conftest import assert_close_results, reference_results
+from conftest import assert_close_results, deploy_results, reference_results
 from mace_deploy.ase import MACEDeployCalculator
 from mace_deploy.convert import compile_model
 
@@ -16,23 +16,13 @@ MULTI_HEAD = [name for name in model_zoo.CONFIGS if model_zoo.config(name).get("
 FULLY_PERIODIC = {"crystal", "small_triclinic", "water_box"}
 
 
-def our_results(artifact_path, atoms, stress):
-    atoms = atoms.copy()
-    atoms.calc = MACEDeployCalculator(str(artifact_path))
-    out = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-           "energies": atoms.get_potential_energies()}
-    if stress:
-        out["stress"] = atoms.get_stress()
-    return out
-
-
 def check_parity(model_path, artifact_path, rel, head=None, seed=0):
     for name, make in model_zoo.STRUCTURES.items():
         atoms = make(seed)
         stress = name in FULLY_PERIODIC
         ref = reference_results(model_path, atoms, head=head, stress=stress)
         assert np.abs(ref["forces"]).max() > 1e-3, f"{name}: reference forces vanish, the test would be blind"
-        ours = our_results(artifact_path, atoms, stress)
+        ours = deploy_results(MACEDeployCalculator(str(artifact_path)), atoms, stress)
         try:
             assert_close_results(ours, ref, rel, len(atoms))
         except AssertionError as e:

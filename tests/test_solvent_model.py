@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ase.io import read
 
-from conftest import SOLVENT, assert_close_results, reference_results
+from conftest import SOLVENT, assert_close_results, deploy_results, reference_results
 from mace_deploy.ase import MACEDeployCalculator
 from mace_deploy.convert import compile_model
 
@@ -19,9 +19,7 @@ def test_liquid_box(tmp_path, dtype, rel):
     compile_model(str(model), str(artifact), dtype=dtype)
     atoms = read(SOLVENT / "solvent_liquid.xyz")
     ref = reference_results(model, atoms, stress=True)
-    atoms.calc = MACEDeployCalculator(str(artifact))
-    ours = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-            "energies": atoms.get_potential_energies(), "stress": atoms.get_stress()}
+    ours = deploy_results(MACEDeployCalculator(str(artifact)), atoms, stress=True)
     assert_close_results(ours, ref, rel, len(atoms))
 
 
@@ -34,9 +32,7 @@ def test_training_clusters(tmp_path):
     assert clusters
     for atoms in clusters:
         ref = reference_results(model, atoms)
-        atoms.calc = calc
-        ours = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-                "energies": atoms.get_potential_energies()}
+        ours = deploy_results(calc, atoms)
         assert_close_results(ours, ref, 1e-9, len(atoms))
         # and the model is a trained one: it tracks the xTB reference forces
         assert np.corrcoef(ours["forces"].ravel(), atoms.arrays["forces_xtb"].ravel())[0, 1] > 0.9

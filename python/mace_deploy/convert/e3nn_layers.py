@@ -113,8 +113,7 @@ def element_linear(tp: torch.nn.Module, num_elements: int, dtype: torch.dtype) -
     evaluating the product on unit inputs: channel u of component m = 0 of each input irrep,
     for each element.
     """
-    irreps_in, irreps_out = tp.irreps_in1, tp.irreps_in2
-    irreps_out = tp.irreps_out
+    irreps_in, irreps_out = tp.irreps_in1, tp.irreps_out
     if tp.irreps_in2.dim != num_elements or tp.irreps_in2.lmax != 0:
         raise UnsupportedModelError(f"not supported: skip tensor product with attributes {tp.irreps_in2}")
     c_in = channels(irreps_in, "skip tensor product input")

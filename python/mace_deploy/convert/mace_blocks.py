@@ -39,15 +39,10 @@ def _require_e3nn(module: torch.nn.Module, what: str) -> None:
         raise UnsupportedModelError(f"not supported: {what} with fused convolution (cueq/oeq conv_fusion)")
 
 
-def convolution(block) -> Convolution:
+def convolution(block, dtype: torch.dtype) -> Convolution:
     _require_e3nn(block.conv_tp, "the convolution tensor product")
     cg_index, cg_coeff, num_paths, num_out = layers.tensor_product_program(block.conv_tp)
-    return Convolution(cg_index, cg_coeff, num_paths, num_out)
-
-
-def _cg_to(conv: Convolution, dtype: torch.dtype) -> Convolution:
-    conv.cg_coeff = conv.cg_coeff.to(dtype)
-    return conv
+    return Convolution(cg_index, cg_coeff.to(dtype), num_paths, num_out)
 
 
 def radial_embedding(block, atomic_numbers: List[int], dtype: torch.dtype) -> RadialEmbedding:
@@ -101,7 +96,7 @@ def interaction(block, num_elements: int, dtype: torch.dtype) -> torch.nn.Module
         density_mlp = layers.scalar_mlp(block.density_fn, dtype) if density else None
         return AgnosticInteraction(
             layers.linear(block.linear_up, dtype), layers.scalar_mlp(block.conv_tp_weights, dtype),
-            _cg_to(convolution(block), dtype), layers.linear(block.linear, dtype),
+            convolution(block, dtype), layers.linear(block.linear, dtype),
             layers.element_linear(block.skip_tp, num_elements, dtype), residual,
             float(block.avg_num_neighbors), density_mlp)
     if name == NONLINEAR_INTERACTION:
@@ -109,7 +104,7 @@ def interaction(block, num_elements: int, dtype: torch.dtype) -> torch.nn.Module
     if name == ATTENTION_INTERACTION:
         return AttentionInteraction(
             layers.linear(block.linear_up, dtype), layers.linear(block.linear_down, dtype),
-            layers.scalar_mlp(block.conv_tp_weights, dtype), _cg_to(convolution(block), dtype),
+            layers.scalar_mlp(block.conv_tp_weights, dtype), convolution(block, dtype),
             layers.linear(block.linear, dtype), layers.linear(block.skip_linear, dtype),
             float(block.avg_num_neighbors))
     raise UnsupportedModelError(
@@ -140,7 +135,7 @@ def _nonlinear_interaction(block, num_elements: int, dtype: torch.dtype) -> NonL
         target_embedding=layers.embedding_table(block.target_embedding, num_elements).to(dtype),
         radial_mlp=copy.deepcopy(block.conv_tp_weights.net).to(dtype),
         density_mlp=copy.deepcopy(block.density_fn.net).to(dtype),
-        conv=_cg_to(convolution(block), dtype),
+        conv=convolution(block, dtype),
         linear_1_scalars=layers.linear(block.linear_1, dtype, keep_output=scalar_out),
         linear_1_gated=layers.linear(block.linear_1, dtype, keep_output=gated_out),
         linear_res_scalars=layers.linear(block.linear_res, dtype, keep_output=scalar_out),
