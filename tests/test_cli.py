@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import model_zoo
+from mace_deploy import _C
 
 MACE_DEPLOY = shutil.which("mace-deploy", path=os.path.dirname(sys.executable))
 
@@ -46,7 +47,7 @@ def test_compile_info_verify(tmp_path, multihead_model):
     info = json.loads(run("info", out, "--json", check_exit=0).stdout)
     assert info["head"] == "r2scan" and info["heads"] == model_zoo.HEADS
     assert info["atomic_numbers"] == model_zoo.config("multihead")["atomic_numbers"]
-    assert info["dtype"] == "float64" and info["format_version"] == 1 and len(info["source_sha256"]) == 64
+    assert info["dtype"] == "float64" and info["format_version"] == _C.FORMAT_VERSION and len(info["source_sha256"]) == 64
     assert info["halo_feature_sizes"] and info["mace_torch_version"] == "0.3.16"
     assert "atomic_numbers" in run("info", out, check_exit=0).stdout
 

@@ -31,7 +31,7 @@ class HaloExchangeFunction : public torch::autograd::Function<HaloExchangeFuncti
     shape[0] = num_total;
     auto full = at::zeros(shape, local_feats.options());
     full.narrow(0, 0, n_local).copy_(local_feats);
-    exchange.forward(full.view({num_total, -1}), n_local, layer);
+    exchange.forward(full.flatten(1), n_local, layer);  // a view: full is contiguous
     ctx->saved_data["n_local"] = n_local;
     ctx->saved_data["layer"] = layer;
     return full;
@@ -42,12 +42,15 @@ class HaloExchangeFunction : public torch::autograd::Function<HaloExchangeFuncti
     const int64_t n_local = ctx->saved_data["n_local"].toInt(), layer = ctx->saved_data["layer"].toInt();
     auto grad = grad_outputs[0].contiguous().clone();
     const int64_t num_total = grad.size(0);
-    installed(num_total - n_local, layer).reverse(grad.view({num_total, -1}), n_local, layer);
+    installed(num_total - n_local, layer).reverse(grad.flatten(1), n_local, layer);
     return {grad.narrow(0, 0, n_local), at::Tensor(), at::Tensor()};
   }
 };
 
 at::Tensor halo_exchange_autograd(const at::Tensor& local_feats, int64_t num_total, int64_t layer) {
+  // A host with an exchange installed (LAMMPS) is called for every layer, ghosts or not, so that
+  // all ranks take part in every exchange; without one, a ghost-free graph needs nothing.
+  if (current_exchange == nullptr && num_total == local_feats.size(0)) return local_feats;
   return HaloExchangeFunction::apply(local_feats, num_total, layer);
 }
 

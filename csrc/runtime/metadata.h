@@ -9,7 +9,8 @@
 namespace mace_deploy {
 
 // Artifact format this runtime reads; bumped when the model's inputs, outputs or metadata change.
-constexpr int64_t kFormatVersion = 1;
+// 2: the model calls halo_exchange before every layer after the first, also without ghosts.
+constexpr int64_t kFormatVersion = 2;
 
 struct Metadata {
   int64_t format_version = 0;

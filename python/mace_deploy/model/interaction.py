@@ -101,7 +101,8 @@ class Gate(torch.nn.Module):
         scalars = activation(scalars_and_gates[:, :, : self.num_scalars], self.scalar_act) * self.scalar_cst
         gates = activation(scalars_and_gates[:, :, self.num_scalars:], self.gate_act) * self.gate_cst
         n, c = gated.shape[0], gated.shape[2]
-        gates = gates.reshape(n, -1, c).index_select(1, self.gated_block_of_component)
+        gates = gates.reshape(n, gates.shape[1] * gates.shape[2] // c, c)  # explicit: n may be 0 (empty MPI rank)
+        gates = gates.index_select(1, self.gated_block_of_component)
         return torch.cat([scalars, gated * gates], dim=1)
 
 

@@ -66,7 +66,7 @@ class MACEModel(torch.nn.Module):
         node_feats = self.embedding[species].unsqueeze(1)  # [n_total, 1 (0e), C]
         layer_feats: List[torch.Tensor] = []
         for i, (interaction, product) in enumerate(zip(self.interactions, self.products)):
-            if i > 0 and n_total > n_local:
+            if i > 0:  # every layer, also with no ghosts: MPI ranks must exchange in lockstep
                 node_feats = torch.ops.mace_deploy.halo_exchange(node_feats, n_total, i)
             message, sc = interaction(node_feats, species, sh, edge_feats, cutoff, senders, receivers, n_local)
             node_feats = product(message, local_species, sc)

@@ -1,0 +1,363 @@
+#include "pair_mace.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "utils.h"
+#include "runtime/elements.h"
+
+using namespace LAMMPS_NS;
+
+namespace {
+
+// 1 eV in kcal/mol, exact from the SI-2019 e and N_A: e * N_A / 4184 J.
+constexpr double kEvInKcalPerMol = 1.602176634e-19 * 6.02214076e23 / 4184.0;
+// Closer than this (Angstrom) two atoms are taken to overlap: an error, not a warning.
+constexpr double kOverlapDistance = 0.01;
+// Numbers per atom in one forward/reverse communication. Fixed in the constructor because LAMMPS
+// sizes its buffers from comm_forward before the model is known (pair_style hybrid reads it at
+// pair_style time); wider node features travel in several chunks.
+constexpr int kCommChunk = 256;
+
+}  // namespace
+
+PairMACE::PairMACE(LAMMPS* lmp) : Pair(lmp) {
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  no_virial_fdotr_compute = 1;  // the virial comes from the edges, exact for every box
+  centroidstressflag = CENTROID_AVAIL;
+  comm_forward = comm_reverse = kCommChunk;
+}
+
+PairMACE::~PairMACE() noexcept {
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+void PairMACE::allocate() {
+  allocated = 1;
+  const int n = atom->ntypes + 1;
+  memory->create(setflag, n, n, "pair:setflag");
+  memory->create(cutsq, n, n, "pair:cutsq");
+  for (int i = 0; i < n; ++i) std::fill(setflag[i], setflag[i] + n, 0);
+}
+
+// pair_style mace [warn_distance D]
+void PairMACE::settings(int narg, char** arg) {
+  for (int i = 0; i < narg; i += 2) {
+    if (i + 1 >= narg) error->all(FLERR, "pair_style mace: keyword {} needs a value", arg[i]);
+    if (std::strcmp(arg[i], "warn_distance") == 0) {
+      warn_distance_ = utils::numeric(FLERR, arg[i + 1], false, lmp);
+      if (warn_distance_ < 0.0) error->all(FLERR, "pair_style mace: warn_distance must be >= 0 (Angstrom)");
+    } else {
+      error->all(FLERR, "pair_style mace: unknown keyword '{}' (known: warn_distance)", arg[i]);
+    }
+  }
+}
+
+// pair_coeff * * model.mace.pt El1 El2 ... (one element symbol or NULL per atom type)
+void PairMACE::coeff(int narg, char** arg) {
+  if (!allocated) allocate();
+  const int ntypes = atom->ntypes;
+  if (narg < 3 || std::strcmp(arg[0], "*") != 0 || std::strcmp(arg[1], "*") != 0) {
+    error->all(FLERR, "pair_coeff for pair_style mace must be `pair_coeff * * MODEL.mace.pt` followed by one "
+                      "element symbol (or NULL) per atom type");
+  }
+  if (narg != 3 + ntypes) {
+    error->all(FLERR, "pair_coeff * * {}: expected {} element symbols (one per atom type, NULL for types of "
+                      "another pair style), got {}", arg[2], ntypes, narg - 3);
+  }
+
+  // Every rank loads its own copy; a failure anywhere stops all ranks.
+  model_path_ = arg[2];
+  std::string failure;
+  try {
+    model_ = std::make_unique<mace_deploy::Model>(mace_deploy::Model::load(model_path_));
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  int failed = failure.empty() ? 0 : 1, all_failed = 0;
+  MPI_Allreduce(&failed, &all_failed, 1, MPI_INT, MPI_MIN, world);
+  if (all_failed) error->all(FLERR, "pair_style mace: {}", failure);
+  if (failed) error->one(FLERR, "pair_style mace: {}", failure);
+
+  const auto& elements = model_->metadata().atomic_numbers;
+  std::string model_elements;
+  for (const auto z : elements) model_elements += " " + mace_deploy::element_symbol(z);
+  type_species_.assign(ntypes + 1, -1);
+  for (int type = 1; type <= ntypes; ++type) {
+    const std::string symbol = arg[2 + type];
+    if (symbol == "NULL") continue;
+    const auto z = mace_deploy::atomic_number(symbol);
+    if (z == 0) error->all(FLERR, "pair_coeff: '{}' (atom type {}) is not an element symbol", symbol, type);
+    const auto found = std::find(elements.begin(), elements.end(), z);
+    if (found == elements.end()) {
+      error->all(FLERR, "pair_coeff: element {} (atom type {}) is not in the model {}, which has:{}", symbol, type,
+                 model_path_, model_elements);
+    }
+    type_species_[type] = static_cast<int>(found - elements.begin());
+  }
+  for (int i = 1; i <= ntypes; ++i) {
+    for (int j = 1; j <= ntypes; ++j) setflag[i][j] = (type_species_[i] >= 0 && type_species_[j] >= 0) ? 1 : 0;
+  }
+}
+
+void PairMACE::init_style() {
+  if (!model_) error->all(FLERR, "pair_style mace needs `pair_coeff * * MODEL.mace.pt ELEMENTS...`");
+  if (force->newton_pair == 0) {
+    error->all(FLERR, "pair_style mace requires `newton on` (the default): it computes forces on ghost atoms "
+                      "that LAMMPS sends back to their owners");
+  }
+  const std::string units = update->unit_style;
+  if (units == "metal") {
+    energy_scale_ = 1.0;
+  } else if (units == "real") {
+    energy_scale_ = kEvInKcalPerMol;
+  } else {
+    error->all(FLERR, "pair_style mace: units {} are not supported; use units metal (the model's eV and "
+                      "Angstrom) or real (converted exactly)", units);
+  }
+  if (force->pair == this) {  // standalone, not a sub-style of hybrid: every type needs an element
+    for (int type = 1; type <= atom->ntypes; ++type) {
+      if (type_species_[type] < 0) {
+        error->all(FLERR, "pair_style mace: atom type {} is mapped to NULL; NULL is only for types handled by "
+                          "another style of pair_style hybrid/overlay", type);
+      }
+    }
+  }
+  neighbor->add_request(this, NeighConst::REQ_FULL);
+  warned_close_ = false;
+}
+
+double PairMACE::init_one(int /*i*/, int /*j*/) { return model_->metadata().r_max; }
+
+void PairMACE::compute(int eflag, int vflag) {
+  const double start = MPI_Wtime();
+  ev_init(eflag, vflag);
+  build_graph();
+
+  const auto n_edges = static_cast<int64_t>(senders_.size());
+  mace_deploy::Graph graph;
+  graph.species = torch::from_blob(species_.data(), {static_cast<int64_t>(species_.size())}, torch::kInt64);
+  graph.edge_index = torch::stack({torch::from_blob(senders_.data(), {n_edges}, torch::kInt64),
+                                   torch::from_blob(receivers_.data(), {n_edges}, torch::kInt64)});
+  graph.edge_vectors = torch::from_blob(edge_vectors_.data(), {n_edges, 3}, torch::kFloat64);
+  graph.n_local = n_local_nodes_;
+  mace_deploy::ComputeOptions options;
+  options.virial = vflag_global != 0;
+  options.atom_virial = vflag_atom != 0 || cvflag_atom != 0;
+
+  forward_exchanges_ = reverse_exchanges_ = 0;
+  const double model_start = MPI_Wtime();
+  time_graph_ += model_start - start;
+  mace_deploy::Result result;
+  try {
+    result = model_->compute(graph, options, this);
+  } catch (const std::exception& e) {
+    error->one(FLERR, "pair_style mace: evaluating {} failed: {}", model_path_, e.what());
+  }
+  // Every rank must have made the same exchanges, or the next collective call would mismatch.
+  const int expected = static_cast<int>(model_->metadata().num_interactions) - 1;
+  if (forward_exchanges_ != expected || reverse_exchanges_ != expected) {
+    error->one(FLERR, "pair_style mace: internal error: {} forward and {} reverse halo exchanges, expected {} each",
+               forward_exchanges_, reverse_exchanges_, expected);
+  }
+  const double results_start = MPI_Wtime();
+  store_results(result);
+  const double end = MPI_Wtime();
+  time_results_ += end - results_start;
+  time_total_ += end - start;
+}
+
+void PairMACE::finish() {
+  if (comm->me != 0 || time_total_ <= 0.0) return;
+  const double overhead = time_graph_ + time_exchange_ + time_results_;
+  utils::logmesg(lmp, "pair_style mace (rank 0): {:.4g} s in the pair style, of which model {:.4g} s, graph {:.4g} s, "
+                      "halo exchange {:.4g} s, results {:.4g} s: overhead {:.2f}%\n",
+                 time_total_, time_total_ - overhead, time_graph_, time_exchange_, time_results_,
+                 100.0 * overhead / time_total_);
+  time_total_ = time_graph_ = time_exchange_ = time_results_ = 0.0;
+}
+
+// Local atoms of mapped types are nodes 0..n_local_nodes_-1 (receivers); every atom within r_max
+// of one of them (local or ghost) is a sender node. Edge vectors point from sender to receiver.
+void PairMACE::build_graph() {
+  const int nall = atom->nlocal + atom->nghost;
+  const int* type = atom->type;
+  double** x = atom->x;
+  species_.clear();
+  senders_.clear();
+  receivers_.clear();
+  edge_vectors_.clear();
+  node_atom_.clear();
+  atom_node_.assign(nall, -1);
+
+  const auto add_node = [&](int atom_index) {
+    atom_node_[atom_index] = static_cast<int>(node_atom_.size());
+    node_atom_.push_back(atom_index);
+    species_.push_back(type_species_[type[atom_index]]);
+  };
+  for (int ii = 0; ii < list->inum; ++ii) {
+    const int i = list->ilist[ii];
+    if (type_species_[type[i]] >= 0) add_node(i);
+  }
+  n_local_nodes_ = static_cast<int64_t>(node_atom_.size());
+
+  const double r_max = model_->metadata().r_max;
+  double closest = INFINITY;
+  int closest_i = -1, closest_j = -1;
+  for (int64_t receiver = 0; receiver < n_local_nodes_; ++receiver) {
+    const int i = static_cast<int>(node_atom_[receiver]);
+    const int* neighbors = list->firstneigh[i];
+    for (int jj = 0; jj < list->numneigh[i]; ++jj) {
+      const int j = neighbors[jj] & NEIGHMASK;
+      if (type_species_[type[j]] < 0) continue;
+      const double d[3] = {x[i][0] - x[j][0], x[i][1] - x[j][1], x[i][2] - x[j][2]};
+      const double r = std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+      if (r >= r_max) continue;
+      if (r < closest) {
+        closest = r;
+        closest_i = i;
+        closest_j = j;
+      }
+      if (atom_node_[j] < 0) add_node(j);
+      senders_.push_back(atom_node_[j]);
+      receivers_.push_back(receiver);
+      edge_vectors_.insert(edge_vectors_.end(), d, d + 3);
+    }
+  }
+  if (closest < kOverlapDistance) {
+    error->one(FLERR, "pair_style mace: atoms {} and {} are {:.3g} Angstrom apart (overlapping atoms); check the "
+                      "structure", atom->tag[closest_i], atom->tag[closest_j], closest);
+  }
+  if (closest < warn_distance_ && !warned_close_) {
+    warned_close_ = true;
+    error->warning(FLERR, "pair_style mace: atoms {} and {} are only {:.3f} Angstrom apart (below warn_distance "
+                          "{}); the model is unlikely to be trained there. Warned once per run.",
+                   atom->tag[closest_i], atom->tag[closest_j], closest, warn_distance_);
+  }
+}
+
+void PairMACE::store_results(const mace_deploy::Result& result) {
+  const double s = energy_scale_;
+  const auto energies = result.atom_energies.accessor<double, 1>();
+  for (int64_t node = 0; node < n_local_nodes_; ++node) {
+    if (eflag_global) eng_vdwl += s * energies[node];
+    if (eflag_atom) eatom[node_atom_[node]] += s * energies[node];
+  }
+
+  const auto n_nodes = static_cast<int64_t>(node_atom_.size());
+  const auto forces_t = result.forces.to(torch::kFloat64).contiguous();
+  const auto forces = forces_t.accessor<double, 2>();
+  double** f = atom->f;
+  for (int64_t node = 0; node < n_nodes; ++node) {
+    for (int k = 0; k < 3; ++k) f[node_atom_[node]][k] += s * forces[node][k];
+  }
+
+  // LAMMPS orders symmetric tensors xx yy zz xy xz yz; centroid ones append yx zx zy.
+  constexpr int kRow[9] = {0, 1, 2, 0, 0, 1, 1, 2, 2}, kCol[9] = {0, 1, 2, 1, 2, 2, 0, 0, 1};
+  if (vflag_global) {
+    const auto w_t = result.virial.to(torch::kFloat64);
+    const auto w = w_t.accessor<double, 2>();
+    for (int c = 0; c < 6; ++c) virial[c] += s * w[kRow[c]][kCol[c]];
+  }
+  if (vflag_atom || cvflag_atom) {
+    const auto w_t = result.atom_virial.to(torch::kFloat64).contiguous();
+    const auto w = w_t.accessor<double, 3>();
+    for (int64_t node = 0; node < n_nodes; ++node) {
+      const auto a = node_atom_[node];
+      if (vflag_atom) {
+        for (int c = 0; c < 6; ++c) vatom[a][c] += s * w[node][kRow[c]][kCol[c]];
+      }
+      if (cvflag_atom) {
+        for (int c = 0; c < 9; ++c) cvatom[a][c] += s * w[node][kRow[c]][kCol[c]];
+      }
+    }
+  }
+}
+
+// ---- halo exchange ---------------------------------------------------------------------------
+
+void PairMACE::resize_halo_buffer(int width) {
+  halo_width_ = width;
+  halo_buffer_.assign(static_cast<size_t>(atom->nlocal + atom->nghost) * width, 0.0);
+}
+
+// Columns [chunk_begin_, chunk_begin_ + chunk_width_) of the buffer travel in each call.
+void PairMACE::communicate(bool forward) {
+  for (chunk_begin_ = 0; chunk_begin_ < halo_width_; chunk_begin_ += kCommChunk) {
+    chunk_width_ = std::min(kCommChunk, halo_width_ - chunk_begin_);
+    if (forward) {
+      comm->forward_comm(this, chunk_width_);
+    } else {
+      comm->reverse_comm(this, chunk_width_);
+    }
+  }
+}
+
+void PairMACE::forward(at::Tensor features, int64_t n_local, int64_t /*layer*/) {
+  const double start = MPI_Wtime();
+  ++forward_exchanges_;
+  resize_halo_buffer(static_cast<int>(features.size(1)));
+  const auto n_nodes = static_cast<int64_t>(node_atom_.size());
+  const auto nodes = torch::from_blob(node_atom_.data(), {n_nodes}, torch::kInt64);
+  auto buffer = torch::from_blob(halo_buffer_.data(), {atom->nlocal + atom->nghost, halo_width_}, torch::kFloat64);
+  buffer.index_copy_(0, nodes.narrow(0, 0, n_local), features.narrow(0, 0, n_local).to(torch::kFloat64));
+  communicate(/*forward=*/true);
+  features.narrow(0, n_local, n_nodes - n_local).copy_(buffer.index_select(0, nodes.narrow(0, n_local, n_nodes - n_local)));
+  time_exchange_ += MPI_Wtime() - start;
+}
+
+void PairMACE::reverse(at::Tensor gradients, int64_t n_local, int64_t /*layer*/) {
+  const double start = MPI_Wtime();
+  ++reverse_exchanges_;
+  resize_halo_buffer(static_cast<int>(gradients.size(1)));
+  const auto n_nodes = static_cast<int64_t>(node_atom_.size());
+  const auto nodes = torch::from_blob(node_atom_.data(), {n_nodes}, torch::kInt64);
+  auto buffer = torch::from_blob(halo_buffer_.data(), {atom->nlocal + atom->nghost, halo_width_}, torch::kFloat64);
+  buffer.index_copy_(0, nodes.narrow(0, n_local, n_nodes - n_local),
+                     gradients.narrow(0, n_local, n_nodes - n_local).to(torch::kFloat64));
+  communicate(/*forward=*/false);
+  gradients.narrow(0, 0, n_local).add_(buffer.index_select(0, nodes.narrow(0, 0, n_local)).to(gradients.dtype()));
+  time_exchange_ += MPI_Wtime() - start;
+}
+
+double* PairMACE::halo_chunk(int atom_index) {
+  return halo_buffer_.data() + static_cast<size_t>(atom_index) * halo_width_ + chunk_begin_;
+}
+
+int PairMACE::pack_forward_comm(int n, int* atoms, double* buf, int /*pbc_flag*/, int* /*pbc*/) {
+  for (int i = 0; i < n; ++i) std::copy_n(halo_chunk(atoms[i]), chunk_width_, buf + i * chunk_width_);
+  return n * chunk_width_;
+}
+
+void PairMACE::unpack_forward_comm(int n, int first, double* buf) {
+  for (int i = 0; i < n; ++i) std::copy_n(buf + i * chunk_width_, chunk_width_, halo_chunk(first + i));
+}
+
+int PairMACE::pack_reverse_comm(int n, int first, double* buf) {
+  for (int i = 0; i < n; ++i) std::copy_n(halo_chunk(first + i), chunk_width_, buf + i * chunk_width_);
+  return n * chunk_width_;
+}
+
+void PairMACE::unpack_reverse_comm(int n, int* atoms, double* buf) {
+  for (int i = 0; i < n; ++i) {
+    double* row = halo_chunk(atoms[i]);
+    for (int k = 0; k < chunk_width_; ++k) row[k] += buf[i * chunk_width_ + k];
+  }
+}

@@ -1,0 +1,74 @@
+// pair_style mace: evaluates a mace-deploy artifact through the runtime (csrc/runtime).
+//
+// Each rank builds the edge-vector graph of its local atoms (receivers) and their neighbours
+// within r_max (senders, local or ghost) from a full neighbour list, calls Model::compute, and
+// adds forces to local and ghost atoms (LAMMPS's reverse communication sums the ghost ones onto
+// their owners, hence newton pair on). Between interaction layers the pair style is the model's
+// halo exchange: node features travel with comm->forward_comm, their gradients come back with
+// comm->reverse_comm, on every rank for every layer.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pair.h"
+#include "runtime/model.h"
+
+namespace LAMMPS_NS {
+
+class PairMACE : public Pair, public mace_deploy::HaloExchange {
+ public:
+  explicit PairMACE(class LAMMPS*);
+  ~PairMACE() noexcept override;  // noexcept as HaloExchange's (LAMMPS's Pair allows throwing)
+
+  void compute(int eflag, int vflag) override;
+  void finish() override;
+  void settings(int narg, char** arg) override;
+  void coeff(int narg, char** arg) override;
+  void init_style() override;
+  double init_one(int i, int j) override;
+
+  int pack_forward_comm(int n, int* list, double* buf, int pbc_flag, int* pbc) override;
+  void unpack_forward_comm(int n, int first, double* buf) override;
+  int pack_reverse_comm(int n, int first, double* buf) override;
+  void unpack_reverse_comm(int n, int* list, double* buf) override;
+
+  // mace_deploy::HaloExchange, called by the model between interaction layers.
+  void forward(at::Tensor features, int64_t n_local, int64_t layer) override;
+  void reverse(at::Tensor gradients, int64_t n_local, int64_t layer) override;
+
+ private:
+  void allocate();
+  void build_graph();
+  void store_results(const mace_deploy::Result& result);
+  void resize_halo_buffer(int width);
+  void communicate(bool forward);
+  double* halo_chunk(int atom_index);
+
+  std::unique_ptr<mace_deploy::Model> model_;
+  std::string model_path_;
+  std::vector<int> type_species_;  // [ntypes + 1]: model species index of each type, -1 for NULL
+  double energy_scale_ = 1.0;      // model eV -> LAMMPS energy unit
+  double warn_distance_ = 0.5;     // Angstrom; closer pairs get a warning, once per run
+  bool warned_close_ = false;
+
+  // The graph of this step: local atoms of mapped types first, then the ghosts they see.
+  std::vector<int64_t> species_, senders_, receivers_;
+  std::vector<double> edge_vectors_;
+  std::vector<int64_t> node_atom_;  // graph node -> LAMMPS atom index
+  std::vector<int> atom_node_;  // LAMMPS atom index -> graph node, -1 if not in the graph
+  int64_t n_local_nodes_ = 0;
+
+  // Halo exchange: one row of `halo_width_` numbers per LAMMPS atom (local and ghost), sent in
+  // chunks of columns.
+  std::vector<double> halo_buffer_;
+  int halo_width_ = 0, chunk_begin_ = 0, chunk_width_ = 0;
+  int forward_exchanges_ = 0, reverse_exchanges_ = 0;
+
+  // Wall time of this rank in the pair style, reported by finish(): everything outside the
+  // model's own arithmetic (graph building, halo exchange, copying results) is overhead.
+  double time_total_ = 0.0, time_graph_ = 0.0, time_exchange_ = 0.0, time_results_ = 0.0;
+};
+
+}  // namespace LAMMPS_NS
