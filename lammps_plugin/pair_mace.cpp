@@ -112,6 +112,14 @@ void PairMACE::coeff(int narg, char** arg) {
     }
     type_species_[type] = static_cast<int>(found - elements.begin());
   }
+  if (force->pair == this) {  // standalone, not a sub-style of hybrid: every type needs an element
+    for (int type = 1; type <= ntypes; ++type) {
+      if (type_species_[type] < 0) {
+        error->all(FLERR, "pair_coeff: atom type {} is mapped to NULL; NULL is only for types handled by another "
+                          "style of pair_style hybrid/overlay", type);
+      }
+    }
+  }
   for (int i = 1; i <= ntypes; ++i) {
     for (int j = 1; j <= ntypes; ++j) setflag[i][j] = (type_species_[i] >= 0 && type_species_[j] >= 0) ? 1 : 0;
   }
@@ -131,14 +139,6 @@ void PairMACE::init_style() {
   } else {
     error->all(FLERR, "pair_style mace: units {} are not supported; use units metal (the model's eV and "
                       "Angstrom) or real (converted exactly)", units);
-  }
-  if (force->pair == this) {  // standalone, not a sub-style of hybrid: every type needs an element
-    for (int type = 1; type <= atom->ntypes; ++type) {
-      if (type_species_[type] < 0) {
-        error->all(FLERR, "pair_style mace: atom type {} is mapped to NULL; NULL is only for types handled by "
-                          "another style of pair_style hybrid/overlay", type);
-      }
-    }
   }
   neighbor->add_request(this, NeighConst::REQ_FULL);
   warned_close_ = false;
