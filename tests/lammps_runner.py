@@ -103,10 +103,16 @@ class LammpsResult:
 
 
 def read_thermo(output: str, first_column: str) -> np.ndarray:
-    """The values of the last thermo line under the header starting with `first_column`."""
+    """The last thermo line under the last header starting with `first_column`."""
     lines = output.splitlines()
     header = max(k for k, line in enumerate(lines) if line.split()[:1] == [first_column])
-    return np.array([float(v) for v in lines[header + 1].split()])
+    last = None
+    for line in lines[header + 1:]:
+        try:
+            last = np.array([float(v) for v in line.split()])
+        except ValueError:
+            break
+    return last
 
 
 def evaluate(atoms: Atoms, model: Path, workdir: Path, nprocs: int = 1, elements: Sequence[str] = None,

@@ -17,7 +17,7 @@ from ase.build import bulk
 
 import lammps_runner as lr
 import model_zoo
-from conftest import assert_close_results, reference_results
+from conftest import REPO, assert_close_results, reference_results
 from mace_deploy import _C
 from mace_deploy.graph import atoms_to_graph
 
@@ -71,6 +71,7 @@ CASES = [
     ("pair_repulsion", "slab", 2, "comm_style tiled", "balance 1.0 rcb", "f"),
     ("inter_att", "slab", 4, "processors 1 2 2", "", "f"),  # ranks in the vacuum above the slab
     ("inter_density_residual", "molecule", 2, "", "", "s"),
+    ("radial_gaussian", "molecule", 3, "processors 1 3 1", "", "m"),
 ]
 
 
@@ -232,3 +233,14 @@ def test_lmp_finds_the_plugin_through_the_entry_point(tmp_path, artifact):
     script = f"units metal\nread_data data.lammps\npair_style mace\npair_coeff * * {artifact_path} Cu O\nrun 0\n"
     proc = lr.run_lmp(script, tmp_path, 1)  # fails with "Unrecognized pair style 'mace'" if not found
     assert "plugin" not in script and "Step" in proc.stdout
+
+
+def test_readme_example_input_runs(tmp_path):
+    """examples/lammps/in.copper, as the README runs it (2 ranks), on the bundled example model."""
+    from mace_deploy.convert import compile_model
+
+    compile_model(str(REPO / "examples" / "small_random.model"), str(tmp_path / "small.mace.pt"))
+    script = lr.plugin_command() + "\n" + (REPO / "examples" / "lammps" / "in.copper").read_text()
+    proc = lr.run_lmp(script.replace("index 100", "index 20"), tmp_path, 2)
+    thermo = lr.read_thermo(proc.stdout, "Step")
+    assert thermo[0] == 20 and np.isfinite(thermo).all()

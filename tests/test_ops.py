@@ -4,7 +4,7 @@ derivatives against torch.autograd.gradcheck (float64)."""
 import pytest
 import torch
 
-import mace_deploy  # noqa: F401  (registers torch.ops.mace_deploy)
+from mace_deploy import _C  # noqa: F401  (registers torch.ops.mace_deploy)
 
 ops = torch.ops.mace_deploy
 
