@@ -31,6 +31,15 @@ class Convolution(torch.nn.Module):
             self.num_out_components)
 
 
+def per_edge(pair_feats: torch.Tensor, pair_cutoff: Optional[torch.Tensor],
+             pair_of_edge: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Radial features and cutoff of every edge from those of its pair (for radial MLPs that also
+    read which end is which, so cannot be shared by the two edges of a pair)."""
+    if pair_cutoff is None:
+        return pair_feats[pair_of_edge], None
+    return pair_feats[pair_of_edge], pair_cutoff[pair_of_edge]
+
+
 def scatter_density(edge_density: torch.Tensor, receivers: torch.Tensor, n_local: int) -> torch.Tensor:
     """Sum of edge densities per receiver, shaped [n_local, 1, 1] to divide messages."""
     density = torch.zeros((n_local, 1), dtype=edge_density.dtype, device=edge_density.device)
@@ -60,22 +69,24 @@ class AgnosticInteraction(torch.nn.Module):
         self.density_mlp = density_mlp if density_mlp is not None else ScalarMLP([])
 
     def forward(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
-                edge_feats: torch.Tensor, cutoff: Optional[torch.Tensor], senders: torch.Tensor,
-                receivers: torch.Tensor, n_local: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                pair_feats: torch.Tensor, pair_cutoff: Optional[torch.Tensor], pair_of_edge: torch.Tensor,
+                senders: torch.Tensor, receivers: torch.Tensor,
+                n_local: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         local_species = species[:n_local]
         sc: Optional[torch.Tensor] = None
         if self.residual:
             sc = self.skip(node_feats[:n_local], local_species)
         up = self.linear_up(node_feats)
-        tp_weights = self.radial_mlp(edge_feats)
-        edge_density = torch.tanh(torch.pow(self.density_mlp(edge_feats), 2)) if self.density else edge_feats
-        if cutoff is not None:
-            tp_weights = tp_weights * cutoff
-            if self.density:
-                edge_density = edge_density * cutoff
-        message = self.linear(self.conv(up, sh, tp_weights, senders, receivers, n_local))
+        # radial MLPs read only the length: evaluated once per pair of opposite edges
+        tp_weights = self.radial_mlp(pair_feats)
+        if pair_cutoff is not None:
+            tp_weights = tp_weights * pair_cutoff
+        message = self.linear(self.conv(up, sh, tp_weights[pair_of_edge], senders, receivers, n_local))
         if self.density:
-            message = message / (scatter_density(edge_density, receivers, n_local) + 1)
+            pair_density = torch.tanh(torch.pow(self.density_mlp(pair_feats), 2))
+            if pair_cutoff is not None:
+                pair_density = pair_density * pair_cutoff
+            message = message / (scatter_density(pair_density[pair_of_edge], receivers, n_local) + 1)
         else:
             message = message / self.avg_num_neighbors
         if not self.residual:
@@ -135,11 +146,13 @@ class NonLinearInteraction(torch.nn.Module):
         self.beta = beta
 
     def forward(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
-                edge_feats: torch.Tensor, cutoff: Optional[torch.Tensor], senders: torch.Tensor,
-                receivers: torch.Tensor, n_local: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                pair_feats: torch.Tensor, pair_cutoff: Optional[torch.Tensor], pair_of_edge: torch.Tensor,
+                senders: torch.Tensor, receivers: torch.Tensor,
+                n_local: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         sc = self.skip(node_feats[:n_local])
         up = self.linear_up(node_feats)
         local_up = up[:n_local]
+        edge_feats, cutoff = per_edge(pair_feats, pair_cutoff, pair_of_edge)
         edge_inputs = torch.cat(
             [edge_feats, self.source_embedding[species[senders]], self.target_embedding[species[receivers]]], dim=-1)
         tp_weights = self.radial_mlp(edge_inputs)
@@ -171,11 +184,13 @@ class AttentionInteraction(torch.nn.Module):
         self.avg_num_neighbors = avg_num_neighbors
 
     def forward(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
-                edge_feats: torch.Tensor, cutoff: Optional[torch.Tensor], senders: torch.Tensor,
-                receivers: torch.Tensor, n_local: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                pair_feats: torch.Tensor, pair_cutoff: Optional[torch.Tensor], pair_of_edge: torch.Tensor,
+                senders: torch.Tensor, receivers: torch.Tensor,
+                n_local: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         sc = self.skip(node_feats[:n_local])
         up = self.linear_up(node_feats)
         down = self.linear_down(node_feats).squeeze(1)  # [n_total, D] scalars
+        edge_feats, cutoff = per_edge(pair_feats, pair_cutoff, pair_of_edge)
         tp_weights = self.radial_mlp(torch.cat([edge_feats, down[senders], down[receivers]], dim=-1))
         if cutoff is not None:
             tp_weights = tp_weights * cutoff

@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import torch
 
+from .edge_pairs import edge_pairs
 from .radial import RadialEmbedding, ZBLRepulsion
 
 
@@ -61,14 +62,18 @@ class MACEModel(torch.nn.Module):
 
         lengths = torch.linalg.vector_norm(edge_vectors, dim=-1, keepdim=True)
         sh = torch.ops.mace_deploy.spherical_harmonics(edge_vectors, self.sh_lmax)
-        edge_feats, cutoff = self.radial(lengths, sender_species, receiver_species)
+        # radial features once per pair of opposite edges (edge_pairs.py); pair_of_edge maps back
+        representative, pair_of_edge = edge_pairs(senders, receivers, edge_vectors.detach(), n_total)
+        pair_feats, pair_cutoff = self.radial(lengths[representative], sender_species[representative],
+                                              receiver_species[representative])
 
         node_feats = self.embedding[species].unsqueeze(1)  # [n_total, 1 (0e), C]
         layer_feats: List[torch.Tensor] = []
         for i, (interaction, product) in enumerate(zip(self.interactions, self.products)):
             if i > 0:  # every layer, also with no ghosts: MPI ranks must exchange in lockstep
                 node_feats = torch.ops.mace_deploy.halo_exchange(node_feats, n_total, i)
-            message, sc = interaction(node_feats, species, sh, edge_feats, cutoff, senders, receivers, n_local)
+            message, sc = interaction(node_feats, species, sh, pair_feats, pair_cutoff, pair_of_edge, senders,
+                                      receivers, n_local)
             node_feats = product(message, local_species, sc)
             layer_feats.append(node_feats)
 
