@@ -63,12 +63,11 @@ def test_mm_terms_inside_the_ml_region_are_removed(model, water_box):
     """Without cutoffs the MM energy is pairwise additive: full MM = mixed MM + MM of the ML region alone."""
     topology, positions, ml_atoms = water_box
     kwargs = dict(nonbondedMethod=app.NoCutoff, constraints=None, rigidWater=False)
-    modeller = app.Modeller(topology, [openmm.Vec3(*p) for p in positions] * unit.nanometer)
-    modeller.topology.setPeriodicBoxVectors(None)
-    mm = FORCE_FIELD.createSystem(modeller.topology, **kwargs)
-    mixed = create_mixed_system(modeller.topology, mm, ml_atoms, model[1])
+    mm = FORCE_FIELD.createSystem(topology, **kwargs)  # NoCutoff: the box is not used
+    assert not mm.usesPeriodicBoundaryConditions()
+    mixed = create_mixed_system(topology, mm, ml_atoms, model[1])
     mace_group(mixed)
-    region = app.Modeller(modeller.topology, modeller.positions)
+    region = app.Modeller(topology, [openmm.Vec3(*p) for p in positions] * unit.nanometer)
     region.delete([a for a in region.topology.atoms() if a.index not in set(ml_atoms)])
     inside = FORCE_FIELD.createSystem(region.topology, **kwargs)
     assert inside.getNumParticles() == len(ml_atoms)

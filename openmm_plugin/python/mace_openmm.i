@@ -8,6 +8,8 @@
 %include <std_string.i>
 %include <std_vector.i>
 %fragment("SWIG_AsVal_double");
+// Conversions between Python sequences and std::vector<int> (OpenMM's own are internal to its module).
+%template(IntVector) std::vector<int>;
 
 // The wrapper code casts between every class OpenMM's interface declares, so it needs all their headers.
 %{
@@ -69,7 +71,8 @@ class MACEForce : public OpenMM::Force {
   const std::string& getPrecision() const;
 
   %extend {
-    // The MACEForce behind an openmm.Force (e.g. from System.getForce or XmlSerializer.deserialize).
+    // The MACEForce behind an openmm.Force (e.g. from System.getForce or XmlSerializer.deserialize);
+    // it refers to `force`, which must stay alive.
     static MACEPlugin::MACEForce& cast(OpenMM::Force& force) {
       return dynamic_cast<MACEPlugin::MACEForce&>(force);
     }

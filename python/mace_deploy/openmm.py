@@ -137,25 +137,24 @@ def create_mixed_system(topology: openmm.app.Topology, mm_system: openmm.System,
         system.addForce(ml_force)
         return system
 
-    # E(lambda) = E_bonded_outside + lambda (E_ML + E_nb_mixed) + (1 - lambda) (E_bonded_inside + E_nb_MM):
-    # the nonbonded forces move into a CustomCVForce in both versions.
-    ml_terms, mm_terms = ["ml"], []
-    cv = openmm.CustomCVForce("")
-    cv.addGlobalParameter("lambda_interpolate", 1.0)
-    cv.addCollectiveVariable("ml", ml_force)
+    # E(lambda) = E_bonded_outside + lambda (E_ML + E_nb_mixed) + (1 - lambda) (E_bonded_inside + E_nb_MM).
+    # The two weighted sums are separate CustomCVForces: their nonbonded forces have different
+    # exclusions, which platforms refuse within one (inner) Context.
+    ml_side = openmm.CustomCVForce("")
+    mm_side = openmm.CustomCVForce("")
+    ml_side.addCollectiveVariable("ml", ml_force)
     inside = _bonded_terms(mm_system, ml, keep_ml_terms=True)
     for k, force in enumerate(inside.getForces()):
         if type(force).__name__ in _BONDED:
-            cv.addCollectiveVariable(f"mm_bonded{k}", copy.deepcopy(force))
-            mm_terms.append(f"mm_bonded{k}")
+            mm_side.addCollectiveVariable(f"bonded{k}", copy.deepcopy(force))
     for k in reversed(range(system.getNumForces())):
         if isinstance(system.getForce(k), (openmm.NonbondedForce, openmm.CustomNonbondedForce)):
-            cv.addCollectiveVariable(f"ml_nonbonded{k}", copy.deepcopy(system.getForce(k)))
-            cv.addCollectiveVariable(f"mm_nonbonded{k}", copy.deepcopy(mm_system.getForce(k)))
-            ml_terms.append(f"ml_nonbonded{k}")
-            mm_terms.append(f"mm_nonbonded{k}")
+            ml_side.addCollectiveVariable(f"nonbonded{k}", copy.deepcopy(system.getForce(k)))
+            mm_side.addCollectiveVariable(f"nonbonded{k}", copy.deepcopy(mm_system.getForce(k)))
             system.removeForce(k)
-    cv.setEnergyFunction(f"lambda_interpolate*({'+'.join(ml_terms)}) + "
-                         f"(1-lambda_interpolate)*({'+'.join(mm_terms)})")
-    system.addForce(cv)
+    for side, weight in ((ml_side, "lambda_interpolate"), (mm_side, "(1-lambda_interpolate)")):
+        names = [side.getCollectiveVariableName(i) for i in range(side.getNumCollectiveVariables())]
+        side.setEnergyFunction(f"{weight}*({'+'.join(names) or '0'})")
+        side.addGlobalParameter("lambda_interpolate", 1.0)
+        system.addForce(side)
     return system
