@@ -12,5 +12,7 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet torch==2.13.0
 .venv/bin/python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja
+# The OpenMM plugin builds against the pip openmm wheel (headers, libraries, SWIG files) with swig 4.5.0.
+.venv/bin/python -m pip install --quiet openmm==8.6.1 swig==4.5.0
 .venv/bin/python -m pip install --quiet --no-build-isolation ".[test]"
 .venv/bin/python -c "import mace_deploy; print('mace-deploy', mace_deploy.__version__, 'installed in .venv')"

@@ -2,6 +2,9 @@
 differences, OpenMM integration (serialization, contexts, force groups, CustomCVForce) and errors."""
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import openmm
@@ -31,6 +34,18 @@ def water_system(model):
 def test_plugin_loaded_without_failures():
     assert openmm.Platform.getPluginLoadFailures() == ()
     assert isinstance(MACEForce, type) and issubclass(MACEForce, openmm.Force)
+
+
+def test_plugin_load_failure_is_reported(tmp_path):
+    """A kernel library OpenMM cannot load is an ImportError with OpenMM's reason (in a fresh process:
+    loading a directory replaces getPluginLoadFailures())."""
+    (tmp_path / "libMACEDeployOpenMMReference.so").write_bytes(b"not a library")
+    code = "import sys, mace_deploy.openmm as m; m._load_kernels(sys.argv[1])"
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=":".join(sys.path)))
+    assert run.returncode == 1
+    assert "ImportError: mace_deploy.openmm: cannot load the MACEForce kernels from" in run.stderr
+    assert "libMACEDeployOpenMMReference.so" in run.stderr.splitlines()[-1]
 
 
 def test_unit_factor_is_codata():

@@ -16,12 +16,14 @@ import openmm.app
 PLUGIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openmm_plugins")
 
 
-def _load_kernels() -> None:
-    loaded = openmm.Platform.loadPluginsFromDirectory(PLUGIN_DIR)
+def _load_kernels(directory: str = PLUGIN_DIR) -> None:
+    """Registers the kernels with OpenMM's platforms; getPluginLoadFailures() then lists this load's
+    failures only (OpenMM keeps those of the last directory loaded)."""
+    loaded = openmm.Platform.loadPluginsFromDirectory(directory)
     failures = openmm.Platform.getPluginLoadFailures()
     if failures or not loaded:
         reason = "; ".join(failures) if failures else "no library found there"
-        raise ImportError(f"mace_deploy.openmm: cannot load the MACEForce kernels from {PLUGIN_DIR}: {reason}")
+        raise ImportError(f"mace_deploy.openmm: cannot load the MACEForce kernels from {directory}: {reason}")
 
 
 _load_kernels()
