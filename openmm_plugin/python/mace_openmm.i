@@ -7,7 +7,6 @@
 %import(module="openmm") "swig/OpenMMSwigHeaders.i"
 %include <std_string.i>
 %include <std_vector.i>
-%fragment("SWIG_AsVal_double");
 // Conversions between Python sequences and std::vector<int> (OpenMM's own are internal to its module).
 %template(IntVector) std::vector<int>;
 
