@@ -129,6 +129,16 @@ def test_deserialization_refuses_a_changed_model(artifact, tmp_path):
         openmm.XmlSerializer.deserialize(xml)
 
 
+def test_context_refuses_a_replaced_model(artifact, tmp_path):
+    path = tmp_path / "model.mace.pt"
+    path.write_bytes(artifact("base")[1].read_bytes())
+    atoms = model_zoo.molecule(0)
+    system = mace_system(atoms, path)
+    path.write_bytes(artifact("base", seed=1)[1].read_bytes())
+    with pytest.raises(openmm.OpenMMException, match="has changed since the MACEForce was created"):
+        context(system, atoms, "CPU")
+
+
 def test_two_contexts_and_reinitialize(water_system):
     atoms, system = water_system
     ctx1, ctx2 = context(system, atoms, "Reference"), context(system, atoms, "CPU")

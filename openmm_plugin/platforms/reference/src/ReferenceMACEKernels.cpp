@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "internal/MACEModel.h"
+#include "internal/Sha256.h"
 #include "neighbors/neighbor_list.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/reference/ReferencePlatform.h"
@@ -27,6 +28,11 @@ OpenMM::ReferencePlatform::PlatformData& platformData(OpenMM::ContextImpl& conte
 
 void ReferenceCalcMACEForceKernel::initialize(const OpenMM::System& system, const MACEForce& force) {
   modelPath = force.getModelPath();
+  // The force was validated against the file as it was then; refuse a file replaced since.
+  if (sha256File(modelPath) != force.getModelSha256()) {
+    throw OpenMMException("MACEForce: the model file '" + modelPath + "' has changed since the MACEForce was " +
+                          "created; create a new MACEForce for the new file");
+  }
   model.emplace(loadModel(modelPath));
   const std::string& dtype = model->metadata().dtype;
   // The Reference and CPU platforms give this kernel double positions and accumulate its forces in
