@@ -13,7 +13,7 @@ import pytest
 from ase import Atoms
 
 import model_zoo
-from conftest import assert_close_results, reference_results
+from conftest import REPO, assert_close_results, reference_results
 from mace_deploy.openmm import MACEForce, mace_force_from_topology
 from openmm_helpers import ANGSTROM_PER_NM, KJ_PER_MOL_PER_EV, context, energy_forces, in_model_units, mace_system
 
@@ -290,3 +290,15 @@ def test_nan_positions(model):
     ctx.setPositions(np.array([[0, 0, 0], [np.nan, 0, 0], [0, 0.096, 0]]))
     with pytest.raises(openmm.OpenMMException, match="neighbour list"):
         energy_forces(ctx)
+
+
+def test_readme_example_runs(tmp_path):
+    """examples/openmm_quickstart.py, as the README runs it, on the bundled example model."""
+    from mace_deploy.convert import compile_model
+
+    compile_model(str(REPO / "examples" / "small_random.model"), str(tmp_path / "small.mace.pt"))
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "openmm_quickstart.py"), "small.mace.pt"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    energies = [float(line.split("E = ")[1].split()[0]) for line in proc.stdout.splitlines() if "E = " in line]
+    assert len(energies) == 2 and np.isfinite(energies).all()
