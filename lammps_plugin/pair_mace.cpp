@@ -254,6 +254,10 @@ void PairMACE::build_graph() {
 }
 
 void PairMACE::store_results(const mace_deploy::Result& result) {
+  if (!result.atom_energies.isfinite().all().item<bool>() || !result.forces.isfinite().all().item<bool>()) {
+    error->one(FLERR, "pair_style mace: the model gave a non-finite energy or force on this rank (atoms far outside "
+                      "the training data, or positions that are NaN); check the structure and the timestep");
+  }
   const double s = energy_scale_;
   const auto energies = result.atom_energies.accessor<double, 1>();
   for (int64_t node = 0; node < n_local_nodes_; ++node) {
