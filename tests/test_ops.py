@@ -61,22 +61,24 @@ def test_symmetric_contraction_empty_and_bad_input():
         ops.symmetric_contraction(x, species, monomials, coefficients.float(), num_out)
 
 
-def reference_message_passing(x, sh, w, senders, receivers, num_receivers, cg_index, cg_coeff, num_out):
+def reference_message_passing(x, sh, w, weight_rows, senders, receivers, num_receivers, cg_index, cg_coeff, num_out):
     """Per-edge messages materialised and summed with index_add, in plain torch."""
     k_in, k_sh, k_out, path = cg_index.unbind(1)
-    terms = x[senders][:, k_in, :] * w[:, path, :] * (sh[:, k_sh] * cg_coeff).unsqueeze(-1)
+    terms = x[senders][:, k_in, :] * w[weight_rows][:, path, :] * (sh[:, k_sh] * cg_coeff).unsqueeze(-1)
     per_edge = torch.zeros(len(senders), num_out, x.shape[2], dtype=x.dtype).index_add(1, k_out, terms)
     return torch.zeros(num_receivers, num_out, x.shape[2], dtype=x.dtype).index_add(0, receivers, per_edge)
 
 
 def random_message_passing(seed, nodes=9, receivers=6, edges=30, k_in=4, k_sh=9, channels=5, paths=3, k_out=7,
-                           nnz=25, dtype=torch.float64):
+                           nnz=25, weight_rows=12, dtype=torch.float64):
+    """Random inputs; edges share `weight_rows` rows of radial weights (several edges per row)."""
     g = torch.Generator().manual_seed(seed)
     cg_index = torch.stack([torch.randint(0, k_in, (nnz,), generator=g), torch.randint(0, k_sh, (nnz,), generator=g),
                             torch.randint(0, k_out, (nnz,), generator=g), torch.randint(0, paths, (nnz,), generator=g)], 1)
     return (torch.randn(nodes, k_in, channels, generator=g, dtype=dtype),
             torch.randn(edges, k_sh, generator=g, dtype=dtype),
-            torch.randn(edges, paths, channels, generator=g, dtype=dtype),
+            torch.randn(weight_rows, paths, channels, generator=g, dtype=dtype),
+            torch.randint(0, weight_rows, (edges,), generator=g),
             torch.randint(0, nodes, (edges,), generator=g), torch.randint(0, receivers, (edges,), generator=g),
             receivers, cg_index, torch.randn(nnz, generator=g, dtype=dtype), k_out)
 
@@ -90,18 +92,20 @@ def test_message_passing_matches_reference(dtype, tol):
 
 
 def test_message_passing_gradient():
-    x, sh, w, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(2)
+    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(2)
     inputs = tuple(t.requires_grad_(True) for t in (x, sh, w))
     assert torch.autograd.gradcheck(
-        lambda x, sh, w: ops.message_passing(x, sh, w, senders, receivers, r, cg_index, cg_coeff, k_out),
+        lambda x, sh, w: ops.message_passing(x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out),
         inputs, eps=1e-6, atol=1e-7, rtol=1e-6)
 
 
 def test_message_passing_without_edges_and_bad_indices():
-    x, sh, w, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(3)
-    empty = ops.message_passing(x, sh[:0], w[:0], senders[:0], receivers[:0], r, cg_index, cg_coeff, k_out)
+    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(3)
+    empty = ops.message_passing(x, sh[:0], w[:0], rows[:0], senders[:0], receivers[:0], r, cg_index, cg_coeff, k_out)
     assert empty.shape == (r, k_out, x.shape[2]) and torch.all(empty == 0)
     with pytest.raises(RuntimeError, match="receiver index is outside"):
-        ops.message_passing(x, sh, w, senders, receivers, 2, cg_index, cg_coeff, k_out)
+        ops.message_passing(x, sh, w, rows, senders, receivers, 2, cg_index, cg_coeff, k_out)
     with pytest.raises(RuntimeError, match="sender index is outside"):
-        ops.message_passing(x[:2], sh, w, senders, receivers, r, cg_index, cg_coeff, k_out)
+        ops.message_passing(x[:2], sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out)
+    with pytest.raises(RuntimeError, match="weight row is outside"):
+        ops.message_passing(x, sh, w[:2], rows, senders, receivers, r, cg_index, cg_coeff, k_out)

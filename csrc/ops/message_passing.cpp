@@ -13,14 +13,15 @@
 namespace mace_deploy {
 namespace {
 
-void check_inputs(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, const at::Tensor& senders,
-                  const at::Tensor& receivers, int64_t num_receivers, const at::Tensor& cg_index,
-                  const at::Tensor& cg_coeff) {
+void check_inputs(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, const at::Tensor& weight_rows,
+                  const at::Tensor& senders, const at::Tensor& receivers, int64_t num_receivers,
+                  const at::Tensor& cg_index, const at::Tensor& cg_coeff) {
   TORCH_CHECK(x.dim() == 3, "message_passing: node_feats must be [N, K, C]");
   const int64_t edges = senders.size(0);
   TORCH_CHECK(sh.dim() == 2 && sh.size(0) == edges, "message_passing: edge_sh must be [E, K_sh]");
-  TORCH_CHECK(w.dim() == 3 && w.size(0) == edges && w.size(2) == x.size(2),
-              "message_passing: edge_weights must be [E, paths, C]");
+  TORCH_CHECK(w.dim() == 3 && w.size(2) == x.size(2), "message_passing: edge_weights must be [W, paths, C]");
+  TORCH_CHECK(weight_rows.dim() == 1 && weight_rows.size(0) == edges && weight_rows.scalar_type() == at::kLong,
+              "message_passing: weight_rows must be int64 [E]");
   TORCH_CHECK(senders.dim() == 1 && receivers.dim() == 1 && receivers.size(0) == edges &&
                   senders.scalar_type() == at::kLong && receivers.scalar_type() == at::kLong,
               "message_passing: senders and receivers must be int64 [E]");
@@ -35,6 +36,8 @@ void check_inputs(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w
                 "message_passing: a sender index is outside the node features");
     TORCH_CHECK(receivers.min().item<int64_t>() >= 0 && receivers.max().item<int64_t>() < num_receivers,
                 "message_passing: a receiver index is outside [0, num_receivers)");
+    TORCH_CHECK(weight_rows.min().item<int64_t>() >= 0 && weight_rows.max().item<int64_t>() < w.size(0),
+                "message_passing: a weight row is outside edge_weights");
   }
 }
 
@@ -49,10 +52,12 @@ int64_t grain(const at::Tensor& x, int64_t edges, int64_t nodes, int64_t nnz) {
 }
 
 at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& sh_in, const at::Tensor& w_in,
-                       const at::Tensor& senders_in, const at::Tensor& receivers_in, int64_t num_receivers,
-                       const at::Tensor& cg_index_in, const at::Tensor& cg_coeff_in, int64_t out_components) {
-  check_inputs(x_in, sh_in, w_in, senders_in, receivers_in, num_receivers, cg_index_in, cg_coeff_in);
+                       const at::Tensor& weight_rows_in, const at::Tensor& senders_in, const at::Tensor& receivers_in,
+                       int64_t num_receivers, const at::Tensor& cg_index_in, const at::Tensor& cg_coeff_in,
+                       int64_t out_components) {
+  check_inputs(x_in, sh_in, w_in, weight_rows_in, senders_in, receivers_in, num_receivers, cg_index_in, cg_coeff_in);
   const auto x = x_in.contiguous(), sh = sh_in.contiguous(), w = w_in.contiguous();
+  const auto weight_rows = weight_rows_in.contiguous();
   const auto senders = senders_in.contiguous(), receivers = receivers_in.contiguous();
   const auto cg_index = cg_index_in.contiguous();
   const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0));
@@ -65,8 +70,8 @@ at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& sh_in, const at
                      [&](int64_t begin, int64_t end) {
                        cpu::message_passing_forward<scalar_t>(
                            shape, table, coeff.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(),
-                           w.data_ptr<scalar_t>(), senders.data_ptr<int64_t>(), by_receiver,
-                           out.data_ptr<scalar_t>(), begin, end);
+                           w.data_ptr<scalar_t>(), weight_rows.data_ptr<int64_t>(), senders.data_ptr<int64_t>(),
+                           by_receiver, out.data_ptr<scalar_t>(), begin, end);
                      });
   });
   return out;
@@ -74,10 +79,11 @@ at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& sh_in, const at
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     const at::Tensor& grad_out_in, const at::Tensor& x_in, const at::Tensor& sh_in, const at::Tensor& w_in,
-    const at::Tensor& senders_in, const at::Tensor& receivers_in, const at::Tensor& cg_index_in,
-    const at::Tensor& cg_coeff_in) {
+    const at::Tensor& weight_rows_in, const at::Tensor& senders_in, const at::Tensor& receivers_in,
+    const at::Tensor& cg_index_in, const at::Tensor& cg_coeff_in) {
   const auto grad_out = grad_out_in.contiguous(), x = x_in.contiguous(), sh = sh_in.contiguous();
   const auto w = w_in.contiguous(), senders = senders_in.contiguous(), receivers = receivers_in.contiguous();
+  const auto weight_rows = weight_rows_in.contiguous();
   const auto cg_index = cg_index_in.contiguous();
   const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0));
   const auto coeff = cg_coeff_in.index_select(0, at::tensor(table.order, cg_index.options())).contiguous();
@@ -85,19 +91,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   const auto shape = shape_of(x, sh, w, grad_out.size(1));
   // One grad_x accumulator per thread: edges of different receivers share senders.
   auto partial = at::zeros({at::get_num_threads(), x.size(0), x.size(1), x.size(2)}, x.options());
-  auto grad_sh = at::empty_like(sh), grad_w = at::empty_like(w);
+  auto grad_sh = at::empty_like(sh);
+  auto grad_w_edges = at::empty({senders.size(0), w.size(1), w.size(2)}, w.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_backward", [&] {
     at::parallel_for(0, grad_out.size(0), grain(x, senders.size(0), grad_out.size(0), cg_index.size(0)),
                      [&](int64_t begin, int64_t end) {
                        cpu::message_passing_backward<scalar_t>(
                            shape, table, coeff.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(),
                            x.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
-                           senders.data_ptr<int64_t>(), by_receiver,
+                           weight_rows.data_ptr<int64_t>(), senders.data_ptr<int64_t>(), by_receiver,
                            partial[at::get_thread_num()].data_ptr<scalar_t>(), grad_sh.data_ptr<scalar_t>(),
-                           grad_w.data_ptr<scalar_t>(), begin, end);
+                           grad_w_edges.data_ptr<scalar_t>(), begin, end);
                      });
   });
   const auto grad_x = partial.size(0) == 1 ? partial[0] : partial.sum(0);
+  // edges sharing a weight row (an edge and its reverse) add their gradients
+  auto grad_w = at::zeros_like(w).index_add_(0, weight_rows, grad_w_edges);
   return {grad_x, grad_sh, grad_w};
 }
 
@@ -105,15 +114,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
 class MessagePassing : public torch::autograd::Function<MessagePassing> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& sh,
-                            const at::Tensor& w, const at::Tensor& senders, const at::Tensor& receivers,
-                            int64_t num_receivers, const at::Tensor& cg_index, const at::Tensor& cg_coeff,
-                            int64_t out_components) {
-    ctx->save_for_backward({x, sh, w, senders, receivers, cg_index, cg_coeff});
+                            const at::Tensor& w, const at::Tensor& weight_rows, const at::Tensor& senders,
+                            const at::Tensor& receivers, int64_t num_receivers, const at::Tensor& cg_index,
+                            const at::Tensor& cg_coeff, int64_t out_components) {
+    ctx->save_for_backward({x, sh, w, weight_rows, senders, receivers, cg_index, cg_coeff});
     at::AutoDispatchBelowADInplaceOrView guard;
     static auto op = c10::Dispatcher::singleton()
                          .findSchemaOrThrow("mace_deploy::message_passing", "")
                          .typed<decltype(message_passing)>();
-    return op.call(x, sh, w, senders, receivers, num_receivers, cg_index, cg_coeff, out_components);
+    return op.call(x, sh, w, weight_rows, senders, receivers, num_receivers, cg_index, cg_coeff, out_components);
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -123,29 +132,33 @@ class MessagePassing : public torch::autograd::Function<MessagePassing> {
                          .findSchemaOrThrow("mace_deploy::message_passing_backward", "")
                          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
                              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                             const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
-    auto [grad_x, grad_sh, grad_w] = op.call(grad_outputs[0], s[0], s[1], s[2], s[3], s[4], s[5], s[6]);
+                             const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                             const at::Tensor&)>();
+    auto [grad_x, grad_sh, grad_w] = op.call(grad_outputs[0], s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
     return {grad_x, grad_sh, grad_w, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor()};
+            at::Tensor(), at::Tensor()};
   }
 };
 
-at::Tensor autograd_impl(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, const at::Tensor& senders,
-                         const at::Tensor& receivers, int64_t num_receivers, const at::Tensor& cg_index,
-                         const at::Tensor& cg_coeff, int64_t out_components) {
-  return MessagePassing::apply(x, sh, w, senders, receivers, num_receivers, cg_index, cg_coeff, out_components);
+at::Tensor autograd_impl(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w,
+                         const at::Tensor& weight_rows, const at::Tensor& senders, const at::Tensor& receivers,
+                         int64_t num_receivers, const at::Tensor& cg_index, const at::Tensor& cg_coeff,
+                         int64_t out_components) {
+  return MessagePassing::apply(x, sh, w, weight_rows, senders, receivers, num_receivers, cg_index, cg_coeff,
+                               out_components);
 }
 
 }  // namespace
 
 at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_sh, const at::Tensor& edge_weights,
-                           const at::Tensor& senders, const at::Tensor& receivers, int64_t num_receivers,
-                           const at::Tensor& cg_index, const at::Tensor& cg_coeff, int64_t num_out_components) {
+                           const at::Tensor& weight_rows, const at::Tensor& senders, const at::Tensor& receivers,
+                           int64_t num_receivers, const at::Tensor& cg_index, const at::Tensor& cg_coeff,
+                           int64_t num_out_components) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("mace_deploy::message_passing", "")
                        .typed<decltype(message_passing)>();
-  return op.call(node_feats, edge_sh, edge_weights, senders, receivers, num_receivers, cg_index, cg_coeff,
-                 num_out_components);
+  return op.call(node_feats, edge_sh, edge_weights, weight_rows, senders, receivers, num_receivers, cg_index,
+                 cg_coeff, num_out_components);
 }
 
 TORCH_LIBRARY_IMPL(mace_deploy, CPU, m) {

@@ -9,12 +9,13 @@ TORCH_LIBRARY(mace_deploy, m) {
   m.def("ops_version() -> int", &mace_deploy::ops_library_version);
   m.def("spherical_harmonics(Tensor vectors, int lmax) -> Tensor");
   m.def(
-      "message_passing(Tensor node_feats, Tensor edge_sh, Tensor edge_weights, Tensor senders, "
-      "Tensor receivers, int num_receivers, Tensor cg_index, Tensor cg_coeff, "
+      "message_passing(Tensor node_feats, Tensor edge_sh, Tensor edge_weights, Tensor weight_rows, "
+      "Tensor senders, Tensor receivers, int num_receivers, Tensor cg_index, Tensor cg_coeff, "
       "int num_out_components) -> Tensor");
   m.def(
       "message_passing_backward(Tensor grad_out, Tensor node_feats, Tensor edge_sh, Tensor edge_weights, "
-      "Tensor senders, Tensor receivers, Tensor cg_index, Tensor cg_coeff) -> (Tensor, Tensor, Tensor)");
+      "Tensor weight_rows, Tensor senders, Tensor receivers, Tensor cg_index, Tensor cg_coeff) "
+      "-> (Tensor, Tensor, Tensor)");
   m.def(
       "symmetric_contraction(Tensor x, Tensor species, Tensor monomials, Tensor coefficients, "
       "int num_out_components) -> Tensor");

@@ -30,8 +30,8 @@ EdgeIndex::EdgeIndex(const int64_t* node_of_edge, int64_t num_edges, int64_t num
 
 template <typename T>
 void message_passing_forward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* x,
-                             const T* sh, const T* w, const int64_t* senders, const EdgeIndex& by_receiver,
-                             T* out, int64_t begin, int64_t end) {
+                             const T* sh, const T* w, const int64_t* weight_rows, const int64_t* senders,
+                             const EdgeIndex& by_receiver, T* out, int64_t begin, int64_t end) {
   const int64_t C = s.channels;
   std::vector<T> wx(C), angular(cg.k_sh.size());
   for (int64_t r = begin; r < end; ++r) {
@@ -43,7 +43,7 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
       const T* she = sh + e * s.sh_components;
       for (size_t q = 0; q < angular.size(); ++q) angular[q] = coeff[q] * she[cg.k_sh[q]];
       for (const auto& g : cg.groups) {
-        const T* wp = w + (e * s.paths + g.path) * C;
+        const T* wp = w + (weight_rows[e] * s.paths + g.path) * C;
         const T* xk = xs + g.k_in * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) wx[c] = wp[c] * xk[c];
@@ -60,9 +60,9 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
 
 template <typename T>
 void message_passing_backward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* grad_out,
-                              const T* x, const T* sh, const T* w, const int64_t* senders,
-                              const EdgeIndex& by_receiver, T* grad_x_partial, T* grad_sh, T* grad_w,
-                              int64_t begin, int64_t end) {
+                              const T* x, const T* sh, const T* w, const int64_t* weight_rows,
+                              const int64_t* senders, const EdgeIndex& by_receiver, T* grad_x_partial, T* grad_sh,
+                              T* grad_w_edges, int64_t begin, int64_t end) {
   const int64_t C = s.channels;
   std::vector<T> wx(C), g_wx(C);
   for (int64_t r = begin; r < end; ++r) {
@@ -73,11 +73,11 @@ void message_passing_backward(const MessageShape& s, const CouplingTable& cg, co
       T* dxs = grad_x_partial + senders[e] * s.in_components * C;
       const T* she = sh + e * s.sh_components;
       T* dsh = grad_sh + e * s.sh_components;
-      T* dw = grad_w + e * s.paths * C;
+      T* dw = grad_w_edges + e * s.paths * C;
       std::fill(dsh, dsh + s.sh_components, T(0));
       std::fill(dw, dw + s.paths * C, T(0));
       for (const auto& g : cg.groups) {
-        const T* wp = w + (e * s.paths + g.path) * C;
+        const T* wp = w + (weight_rows[e] * s.paths + g.path) * C;
         const T* xk = xs + g.k_in * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) {
@@ -109,11 +109,11 @@ void message_passing_backward(const MessageShape& s, const CouplingTable& cg, co
 
 #define INSTANTIATE(T)                                                                                        \
   template void message_passing_forward<T>(const MessageShape&, const CouplingTable&, const T*, const T*,      \
-                                           const T*, const T*, const int64_t*, const EdgeIndex&, T*, int64_t,  \
-                                           int64_t);                                                           \
+                                           const T*, const T*, const int64_t*, const int64_t*, const EdgeIndex&, \
+                                           T*, int64_t, int64_t);                                              \
   template void message_passing_backward<T>(const MessageShape&, const CouplingTable&, const T*, const T*,     \
-                                            const T*, const T*, const T*, const int64_t*, const EdgeIndex&,    \
-                                            T*, T*, T*, int64_t, int64_t);
+                                            const T*, const T*, const T*, const int64_t*, const int64_t*,      \
+                                            const EdgeIndex&, T*, T*, T*, int64_t, int64_t);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE

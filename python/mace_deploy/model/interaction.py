@@ -24,10 +24,12 @@ class Convolution(torch.nn.Module):
         self.num_out_components = num_out_components
 
     def forward(self, node_feats: torch.Tensor, sh: torch.Tensor, tp_weights: torch.Tensor,
-                senders: torch.Tensor, receivers: torch.Tensor, n_local: int) -> torch.Tensor:
+                weight_rows: torch.Tensor, senders: torch.Tensor, receivers: torch.Tensor,
+                n_local: int) -> torch.Tensor:
+        """tp_weights [W, P * C]: edge e uses row weight_rows[e]."""
         weights = tp_weights.reshape(tp_weights.shape[0], self.num_paths, node_feats.shape[2])
         return torch.ops.mace_deploy.message_passing(
-            node_feats, sh, weights, senders, receivers, n_local, self.cg_index, self.cg_coeff,
+            node_feats, sh, weights, weight_rows, senders, receivers, n_local, self.cg_index, self.cg_coeff,
             self.num_out_components)
 
 
@@ -38,6 +40,11 @@ def per_edge(pair_feats: torch.Tensor, pair_cutoff: Optional[torch.Tensor],
     if pair_cutoff is None:
         return pair_feats[pair_of_edge], None
     return pair_feats[pair_of_edge], pair_cutoff[pair_of_edge]
+
+
+def edge_rows(senders: torch.Tensor) -> torch.Tensor:
+    """weight_rows for per-edge radial weights: edge e uses row e."""
+    return torch.arange(senders.shape[0], dtype=torch.int64, device=senders.device)
 
 
 def scatter_density(edge_density: torch.Tensor, receivers: torch.Tensor, n_local: int) -> torch.Tensor:
@@ -81,7 +88,7 @@ class AgnosticInteraction(torch.nn.Module):
         tp_weights = self.radial_mlp(pair_feats)
         if pair_cutoff is not None:
             tp_weights = tp_weights * pair_cutoff
-        message = self.linear(self.conv(up, sh, tp_weights[pair_of_edge], senders, receivers, n_local))
+        message = self.linear(self.conv(up, sh, tp_weights, pair_of_edge, senders, receivers, n_local))
         if self.density:
             pair_density = torch.tanh(torch.pow(self.density_mlp(pair_feats), 2))
             if pair_cutoff is not None:
@@ -161,7 +168,7 @@ class NonLinearInteraction(torch.nn.Module):
             tp_weights = tp_weights * cutoff
             edge_density = edge_density * cutoff
         density = scatter_density(edge_density, receivers, n_local)
-        message = self.conv(up, sh, tp_weights, senders, receivers, n_local)
+        message = self.conv(up, sh, tp_weights, edge_rows(senders), senders, receivers, n_local)
         norm = density * self.beta + self.alpha
         scalars = self.linear_1_scalars(message) / norm + self.linear_res_scalars(local_up)
         gated = self.linear_1_gated(message) / norm + self.linear_res_gated(local_up)
@@ -194,5 +201,5 @@ class AttentionInteraction(torch.nn.Module):
         tp_weights = self.radial_mlp(torch.cat([edge_feats, down[senders], down[receivers]], dim=-1))
         if cutoff is not None:
             tp_weights = tp_weights * cutoff
-        message = self.linear(self.conv(up, sh, tp_weights, senders, receivers, n_local))
+        message = self.linear(self.conv(up, sh, tp_weights, edge_rows(senders), senders, receivers, n_local))
         return message / self.avg_num_neighbors, sc
