@@ -23,8 +23,6 @@ namespace {
 
 // 1 eV in kcal/mol, exact from the SI-2019 e and N_A: e * N_A / 4184 J.
 constexpr double kEvInKcalPerMol = 1.602176634e-19 * 6.02214076e23 / 4184.0;
-// Closer than this (Angstrom) two atoms are taken to overlap: an error, not a warning.
-constexpr double kOverlapDistance = 0.01;
 // Numbers per atom in one forward/reverse communication. Fixed in the constructor because LAMMPS
 // sizes its buffers from comm_forward before the model is known (pair_style hybrid reads it at
 // pair_style time); wider node features travel in several chunks.
@@ -241,7 +239,7 @@ void PairMACE::build_graph() {
       edge_vectors_.insert(edge_vectors_.end(), d, d + 3);
     }
   }
-  if (closest < kOverlapDistance) {
+  if (closest < mace_deploy::kOverlapDistance) {
     error->one(FLERR, "pair_style mace: atoms {} and {} are {:.3g} Angstrom apart (overlapping atoms); check the "
                       "structure", atom->tag[closest_i], atom->tag[closest_j], closest);
   }

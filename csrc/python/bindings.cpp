@@ -15,6 +15,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "mace-deploy C++ runtime";
   m.attr("OPS_VERSION") = mace_deploy::ops_library_version();
   m.attr("FORMAT_VERSION") = mace_deploy::kFormatVersion;
+  m.attr("OVERLAP_DISTANCE") = mace_deploy::kOverlapDistance;
 
   py::class_<Model>(m, "Model")
       .def(py::init([](const std::string& path, const std::string& device) {

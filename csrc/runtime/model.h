@@ -15,6 +15,10 @@
 
 namespace mace_deploy {
 
+// Closer than this (Angstrom), two atoms are the same atom placed twice (a user error the hosts
+// report), not a physical configuration: even ZBL-range collisions stay above 0.1 Angstrom.
+constexpr double kOverlapDistance = 0.01;
+
 struct Graph {
   torch::Tensor species;       // [n_total] int64, species index in model order
   torch::Tensor edge_index;    // [2, E] int64: row 0 senders, row 1 receivers (< n_local)

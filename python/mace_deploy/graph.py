@@ -10,9 +10,9 @@ from ase import Atoms
 from . import _C
 from .errors import StructureError
 
-# Closer than this, two atoms are taken to be the same atom placed twice (a user error), not a
-# physical configuration: even ZBL-range collisions stay above 0.1 Angstrom.
-MIN_DISTANCE = 0.01
+# Closer than this, two atoms are taken to be the same atom placed twice (the runtime's threshold,
+# shared with the LAMMPS and OpenMM plugins).
+MIN_DISTANCE = _C.OVERLAP_DISTANCE
 
 
 @dataclass

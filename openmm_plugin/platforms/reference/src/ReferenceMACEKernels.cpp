@@ -17,9 +17,6 @@ using OpenMM::Vec3;
 
 namespace {
 
-// Closer than this (Angstrom), two atoms are the same atom placed twice, as in the ASE calculator.
-constexpr double kMinDistance = 0.01;
-
 OpenMM::ReferencePlatform::PlatformData& platformData(OpenMM::ContextImpl& context) {
   return *static_cast<OpenMM::ReferencePlatform::PlatformData*>(context.getPlatformData());
 }
@@ -77,7 +74,7 @@ mace_deploy::Graph ReferenceCalcMACEForceKernel::buildGraph(OpenMM::ContextImpl&
   for (int64_t e = 0; e < num_edges; e++) {
     const double* r = &edges.vectors[3 * e];
     const double length = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-    if (length < kMinDistance) {
+    if (length < mace_deploy::kOverlapDistance) {
       std::ostringstream message;
       message << "MACEForce: particles " << atoms[edges.senders[e]] << " and " << atoms[edges.receivers[e]]
               << " (or a periodic image) are " << length / kAngstromPerNm << " nm apart: overlapping particles";
