@@ -28,10 +28,9 @@ def edge_pairs(senders: torch.Tensor, receivers: torch.Tensor, vectors: torch.Te
     its pair. An edge whose reverse is absent (sender a ghost atom) or ambiguous (several periodic
     images of the same two nodes) is a pair of its own."""
     num_edges = senders.shape[0]
-    low = torch.minimum(senders, receivers)
-    high = torch.maximum(senders, receivers)
-    order = torch.argsort(low * num_nodes + high, stable=True)
-    key = (low * num_nodes + high)[order]
+    node_pair = torch.minimum(senders, receivers) * num_nodes + torch.maximum(senders, receivers)
+    order = torch.argsort(node_pair, stable=True)
+    key = node_pair[order]
     canonical = _canonical_vectors(senders, receivers, vectors)[order]
     group_start = torch.ones(num_edges, dtype=torch.bool, device=senders.device)
     group_start[1:] = key[1:] != key[:-1]
