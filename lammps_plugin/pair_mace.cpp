@@ -183,13 +183,14 @@ void PairMACE::compute(int eflag, int vflag) {
 }
 
 void PairMACE::finish() {
-  if (comm->me != 0 || time_total_ <= 0.0) return;
-  const double overhead = time_graph_ + time_exchange_ + time_results_;
-  utils::logmesg(lmp, "pair_style mace (rank 0): {:.4g} s in the pair style, of which model {:.4g} s, graph {:.4g} s, "
-                      "halo exchange {:.4g} s, results {:.4g} s: overhead {:.2f}%\n",
-                 time_total_, time_total_ - overhead, time_graph_, time_exchange_, time_results_,
-                 100.0 * overhead / time_total_);
-  time_total_ = time_graph_ = time_exchange_ = time_results_ = 0.0;
+  if (comm->me == 0 && time_total_ > 0.0) {
+    const double overhead = time_graph_ + time_exchange_ + time_results_;
+    utils::logmesg(lmp, "pair_style mace (rank 0): {:.4g} s in the pair style, of which model {:.4g} s, graph "
+                        "{:.4g} s, halo exchange {:.4g} s, results {:.4g} s: overhead {:.2f}%\n",
+                   time_total_, time_total_ - overhead, time_graph_, time_exchange_, time_results_,
+                   100.0 * overhead / time_total_);
+  }
+  time_total_ = time_graph_ = time_exchange_ = time_results_ = 0.0;  // per run, on every rank
 }
 
 // Local atoms of mapped types are nodes 0..n_local_nodes_-1 (receivers); every atom within r_max
@@ -295,9 +296,12 @@ void PairMACE::store_results(const mace_deploy::Result& result) {
 
 // ---- halo exchange ---------------------------------------------------------------------------
 
-void PairMACE::resize_halo_buffer(int width) {
+// A zeroed buffer of `width` numbers per LAMMPS atom, as a [nlocal + nghost, width] tensor view.
+at::Tensor PairMACE::reset_halo_buffer(int width) {
+  const int nall = atom->nlocal + atom->nghost;
   halo_width_ = width;
-  halo_buffer_.assign(static_cast<size_t>(atom->nlocal + atom->nghost) * width, 0.0);
+  halo_buffer_.assign(static_cast<size_t>(nall) * width, 0.0);
+  return torch::from_blob(halo_buffer_.data(), {nall, width}, torch::kFloat64);
 }
 
 // Columns [chunk_begin_, chunk_begin_ + chunk_width_) of the buffer travel in each call.
@@ -315,10 +319,9 @@ void PairMACE::communicate(bool forward) {
 void PairMACE::forward(at::Tensor features, int64_t n_local, int64_t /*layer*/) {
   const double start = MPI_Wtime();
   ++forward_exchanges_;
-  resize_halo_buffer(static_cast<int>(features.size(1)));
+  auto buffer = reset_halo_buffer(static_cast<int>(features.size(1)));
   const auto n_nodes = static_cast<int64_t>(node_atom_.size());
   const auto nodes = torch::from_blob(node_atom_.data(), {n_nodes}, torch::kInt64);
-  auto buffer = torch::from_blob(halo_buffer_.data(), {atom->nlocal + atom->nghost, halo_width_}, torch::kFloat64);
   buffer.index_copy_(0, nodes.narrow(0, 0, n_local), features.narrow(0, 0, n_local).to(torch::kFloat64));
   communicate(/*forward=*/true);
   features.narrow(0, n_local, n_nodes - n_local).copy_(buffer.index_select(0, nodes.narrow(0, n_local, n_nodes - n_local)));
@@ -328,10 +331,9 @@ void PairMACE::forward(at::Tensor features, int64_t n_local, int64_t /*layer*/) 
 void PairMACE::reverse(at::Tensor gradients, int64_t n_local, int64_t /*layer*/) {
   const double start = MPI_Wtime();
   ++reverse_exchanges_;
-  resize_halo_buffer(static_cast<int>(gradients.size(1)));
+  auto buffer = reset_halo_buffer(static_cast<int>(gradients.size(1)));
   const auto n_nodes = static_cast<int64_t>(node_atom_.size());
   const auto nodes = torch::from_blob(node_atom_.data(), {n_nodes}, torch::kInt64);
-  auto buffer = torch::from_blob(halo_buffer_.data(), {atom->nlocal + atom->nghost, halo_width_}, torch::kFloat64);
   buffer.index_copy_(0, nodes.narrow(0, n_local, n_nodes - n_local),
                      gradients.narrow(0, n_local, n_nodes - n_local).to(torch::kFloat64));
   communicate(/*forward=*/false);

@@ -42,7 +42,7 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   void allocate();
   void build_graph();
   void store_results(const mace_deploy::Result& result);
-  void resize_halo_buffer(int width);
+  at::Tensor reset_halo_buffer(int width);
   void communicate(bool forward);
   double* halo_chunk(int atom_index);
 
