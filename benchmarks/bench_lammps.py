@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 
+import ase.io
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -30,19 +31,6 @@ import bench_cpu  # noqa: E402  (models, structures, child processes for the bas
 
 LOOP = re.compile(r"Loop time of ([\d.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms")
 REPORT = re.compile(r"pair_style mace \(rank 0\): ([\d.eE+-]+) s in the pair style, of which model ([\d.eE+-]+) s")
-
-
-def write_orthogonal_data(atoms, path: str, elements) -> None:
-    lengths = np.diag(atoms.cell.array)
-    if not np.allclose(atoms.cell.array, np.diag(lengths)):
-        raise ValueError("bench_lammps.py writes orthogonal boxes only")
-    with open(path, "w") as fh:
-        fh.write(f"bench_lammps\n\n{len(atoms)} atoms\n{len(elements)} atom types\n")
-        for k, axis in enumerate("xyz"):
-            fh.write(f"0 {lengths[k]:.17g} {axis}lo {axis}hi\n")
-        fh.write("\nAtoms # atomic\n\n")
-        for i, (z, x) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions)):
-            fh.write(f"{i + 1} {elements.index(z) + 1} {x[0]:.17g} {x[1]:.17g} {x[2]:.17g}\n")
 
 
 def run_pair_style(workdir: str, artifact: str, elements, ranks: int, steps: int, warmup: int) -> dict:
@@ -91,7 +79,8 @@ def main(argv=None) -> int:
         model_files = files[args.model]
         atoms = bench_cpu.make_structure(args.system)
         elements = list(dict.fromkeys(atoms.get_chemical_symbols()))
-        write_orthogonal_data(atoms, os.path.join(workdir, "data.lammps"), elements)
+        # bench_cpu's structures are orthogonal boxes, which ASE writes without rotating them
+        ase.io.write(os.path.join(workdir, "data.lammps"), atoms, format="lammps-data", specorder=elements)
         structure = os.path.join(workdir, "structure.npz")
         np.savez(structure, numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell.array, pbc=atoms.pbc)
 
