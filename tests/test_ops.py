@@ -1,10 +1,19 @@
 """The fused ops of torch.ops.mace_deploy against straightforward torch references, and their
-derivatives against torch.autograd.gradcheck (float64)."""
+derivatives against torch.autograd.gradcheck (float64).
+
+The CPU kernels exist once per instruction set (AVX-512, AVX2, baseline x86-64); the default run
+tests the one this CPU picks and `test_every_instruction_set_build` reruns this file with each
+other build forced through MACE_DEPLOY_CPU_ISA. Channel counts cover the vector blocks and the
+scalar tails of the kernels (5, 16, 37, 128)."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from mace_deploy import _C  # noqa: F401  (registers torch.ops.mace_deploy)
+from mace_deploy import _C  # registers torch.ops.mace_deploy
 
 ops = torch.ops.mace_deploy
 
@@ -34,10 +43,15 @@ def random_contraction(seed, nodes=7, components=9, channels=5, out_components=4
     return x, species, torch.tensor(rows), coefficients, out_components
 
 
+CHANNELS = [5, 16, 37, 128]
+
+
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("degree", [1, 2, 3])
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-def test_symmetric_contraction_matches_reference(degree, dtype, tol):
-    x, species, monomials, coefficients, num_out = random_contraction(degree, degree=degree, dtype=dtype)
+def test_symmetric_contraction_matches_reference(degree, dtype, tol, channels):
+    x, species, monomials, coefficients, num_out = random_contraction(degree, degree=degree, dtype=dtype,
+                                                                      channels=channels)
     ours = ops.symmetric_contraction(x, species, monomials, coefficients, num_out)
     ref = reference_symmetric_contraction(x.double(), species, monomials, coefficients.double(), num_out)
     assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol)
@@ -83,16 +97,35 @@ def random_message_passing(seed, nodes=9, receivers=6, edges=30, k_in=4, k_sh=9,
             receivers, cg_index, torch.randn(nnz, generator=g, dtype=dtype), k_out)
 
 
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-def test_message_passing_matches_reference(dtype, tol):
-    args = random_message_passing(1, dtype=dtype)
+def test_message_passing_matches_reference(dtype, tol, channels):
+    args = random_message_passing(1, dtype=dtype, channels=channels)
     ours = ops.message_passing(*args)
     ref = reference_message_passing(*[a.double() if torch.is_tensor(a) and a.is_floating_point() else a for a in args])
     assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol)
 
 
-def test_message_passing_gradient():
-    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(2)
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
+def test_message_passing_backward_matches_reference(dtype, tol):
+    """All three gradients at once against autograd through the reference, with 37 channels (a
+    vector block and a scalar tail) and rows shared by several edges."""
+    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(
+        4, dtype=dtype, channels=37)
+    grad_out = torch.randn(r, k_out, 37, dtype=dtype, generator=torch.Generator().manual_seed(5))
+    ours = torch.autograd.grad(ops.message_passing(*(t.requires_grad_(True) for t in (x, sh, w)), rows, senders,
+                                                   receivers, r, cg_index, cg_coeff, k_out),
+                               (x, sh, w), grad_out)
+    inputs = tuple(t.detach().double().requires_grad_(True) for t in (x, sh, w))
+    ref = torch.autograd.grad(reference_message_passing(*inputs, rows, senders, receivers, r, cg_index,
+                                                        cg_coeff.double(), k_out), inputs, grad_out.double())
+    for a, b in zip(ours, ref):
+        assert torch.allclose(a.double(), b, rtol=tol, atol=tol * float(b.abs().max()))
+
+
+@pytest.mark.parametrize("channels", [5, 37])
+def test_message_passing_gradient(channels):
+    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(2, channels=channels)
     inputs = tuple(t.requires_grad_(True) for t in (x, sh, w))
     assert torch.autograd.gradcheck(
         lambda x, sh, w: ops.message_passing(x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out),
@@ -109,3 +142,55 @@ def test_message_passing_without_edges_and_bad_indices():
         ops.message_passing(x[:2], sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out)
     with pytest.raises(RuntimeError, match="weight row is outside"):
         ops.message_passing(x, sh, w[:2], rows, senders, receivers, r, cg_index, cg_coeff, k_out)
+
+
+@pytest.mark.parametrize("shape", [(1000, 64, 1280), (997, 64, 64), (50, 10, 64), (37, 13, 29), (7, 300, 5),
+                                   (3, 0, 4), (0, 8, 8)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
+def test_linear_matches_matmul(shape, dtype, tol):
+    m, k, n = shape
+    g = torch.Generator().manual_seed(m + k + n)
+    x, weight = torch.randn(m, k, generator=g, dtype=dtype), torch.randn(k, n, generator=g, dtype=dtype)
+    ours = ops.linear(x, weight)
+    ref = x.double() @ weight.double()
+    assert ours.shape == (m, n) and ours.dtype == dtype
+    scale = float(ref.abs().max()) if ref.numel() else 1.0
+    assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol * max(1.0, scale))
+
+
+def test_linear_gradient_and_errors():
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(23, 11, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(11, 19, generator=g, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: ops.linear(x, weight), (x,), eps=1e-6, atol=1e-9, rtol=1e-7)
+    with pytest.raises(RuntimeError, match="differentiable in x only"):
+        ops.linear(x, weight.clone().requires_grad_(True))
+    with pytest.raises(RuntimeError, match=r"x must be \[M, K\] and weight \[K, N\]"):
+        ops.linear(x, weight.t())
+    with pytest.raises(RuntimeError, match="one dtype"):
+        ops.linear(x, weight.float())
+
+
+def test_kernel_instruction_set():
+    """The build MACE_DEPLOY_CPU_ISA names is the one in use; by default the widest this CPU runs."""
+    wanted = os.environ.get("MACE_DEPLOY_CPU_ISA")
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    widest = "avx512" if " avx512bw" in flags else "avx2" if " avx2" in flags else "baseline"
+    assert _C.cpu_kernel_isa() == (wanted or widest)
+
+
+def _cpu_runs(isa):
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    return {"baseline": True, "avx2": " avx2" in flags and " fma" in flags, "avx512": " avx512bw" in flags}[isa]
+
+
+@pytest.mark.skipif("MACE_DEPLOY_CPU_ISA" in os.environ, reason="already running one forced instruction set")
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "baseline"])
+def test_every_instruction_set_build(isa):
+    """This file again with the kernels of one instruction set forced."""
+    if not _cpu_runs(isa):
+        pytest.skip(f"this CPU does not run {isa} code")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+                         env={**os.environ, "MACE_DEPLOY_CPU_ISA": isa}, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and " failed" not in run.stdout

@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-#include "kernels/cpu/message_passing.h"
+#include "kernels/cpu/kernel_table.h"
 #include "ops/ops.h"
 
 namespace mace_deploy {
@@ -15,7 +15,7 @@ namespace {
 
 void check_inputs(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, const at::Tensor& weight_rows,
                   const at::Tensor& senders, const at::Tensor& receivers, int64_t num_receivers,
-                  const at::Tensor& cg_index, const at::Tensor& cg_coeff) {
+                  const at::Tensor& cg_index, const at::Tensor& cg_coeff, int64_t out_components) {
   TORCH_CHECK(x.dim() == 3, "message_passing: node_feats must be [N, K, C]");
   const int64_t edges = senders.size(0);
   TORCH_CHECK(sh.dim() == 2 && sh.size(0) == edges, "message_passing: edge_sh must be [E, K_sh]");
@@ -31,6 +31,13 @@ void check_inputs(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w
   TORCH_CHECK(sh.scalar_type() == x.scalar_type() && w.scalar_type() == x.scalar_type() &&
                   cg_coeff.scalar_type() == x.scalar_type(),
               "message_passing: all floating-point inputs must have one dtype");
+  if (cg_index.size(0) > 0) {
+    const auto hi = std::get<0>(cg_index.max(0)), lo = std::get<0>(cg_index.min(0));
+    TORCH_CHECK(lo.min().item<int64_t>() >= 0 && hi[0].item<int64_t>() < x.size(1) &&
+                    hi[1].item<int64_t>() < sh.size(1) && hi[2].item<int64_t>() < out_components &&
+                    hi[3].item<int64_t>() < w.size(1),
+                "message_passing: a cg_index entry (k_in, k_sh, k_out, path) is outside the feature shapes");
+  }
   if (edges > 0) {
     TORCH_CHECK(senders.min().item<int64_t>() >= 0 && senders.max().item<int64_t>() < x.size(0),
                 "message_passing: a sender index is outside the node features");
@@ -55,12 +62,13 @@ at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& sh_in, const at
                        const at::Tensor& weight_rows_in, const at::Tensor& senders_in, const at::Tensor& receivers_in,
                        int64_t num_receivers, const at::Tensor& cg_index_in, const at::Tensor& cg_coeff_in,
                        int64_t out_components) {
-  check_inputs(x_in, sh_in, w_in, weight_rows_in, senders_in, receivers_in, num_receivers, cg_index_in, cg_coeff_in);
+  check_inputs(x_in, sh_in, w_in, weight_rows_in, senders_in, receivers_in, num_receivers, cg_index_in, cg_coeff_in,
+               out_components);
   const auto x = x_in.contiguous(), sh = sh_in.contiguous(), w = w_in.contiguous();
   const auto weight_rows = weight_rows_in.contiguous();
   const auto senders = senders_in.contiguous(), receivers = receivers_in.contiguous();
   const auto cg_index = cg_index_in.contiguous();
-  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0));
+  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0), out_components);
   const auto coeff = cg_coeff_in.index_select(0, at::tensor(table.order, cg_index.options())).contiguous();
   const cpu::EdgeIndex by_receiver(receivers.data_ptr<int64_t>(), receivers.size(0), num_receivers);
   const auto shape = shape_of(x, sh, w, out_components);
@@ -68,7 +76,7 @@ at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& sh_in, const at
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_forward", [&] {
     at::parallel_for(0, num_receivers, grain(x, senders.size(0), num_receivers, cg_index.size(0)),
                      [&](int64_t begin, int64_t end) {
-                       cpu::message_passing_forward<scalar_t>(
+                       cpu::kernels<scalar_t>().message_passing_forward(
                            shape, table, coeff.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(),
                            w.data_ptr<scalar_t>(), weight_rows.data_ptr<int64_t>(), senders.data_ptr<int64_t>(),
                            by_receiver, out.data_ptr<scalar_t>(), begin, end);
@@ -85,28 +93,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   const auto w = w_in.contiguous(), senders = senders_in.contiguous(), receivers = receivers_in.contiguous();
   const auto weight_rows = weight_rows_in.contiguous();
   const auto cg_index = cg_index_in.contiguous();
-  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0));
+  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0), grad_out.size(1));
   const auto coeff = cg_coeff_in.index_select(0, at::tensor(table.order, cg_index.options())).contiguous();
-  const cpu::EdgeIndex by_receiver(receivers.data_ptr<int64_t>(), receivers.size(0), grad_out.size(0));
+  const cpu::EdgeIndex by_row(weight_rows.data_ptr<int64_t>(), weight_rows.size(0), w.size(0));
   const auto shape = shape_of(x, sh, w, grad_out.size(1));
-  // One grad_x accumulator per thread: edges of different receivers share senders.
+  // One grad_x accumulator per thread: edges of different weight rows share senders.
   auto partial = at::zeros({at::get_num_threads(), x.size(0), x.size(1), x.size(2)}, x.options());
   auto grad_sh = at::empty_like(sh);
-  auto grad_w_edges = at::empty({senders.size(0), w.size(1), w.size(2)}, w.options());
+  auto grad_w = at::empty_like(w);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_backward", [&] {
-    at::parallel_for(0, grad_out.size(0), grain(x, senders.size(0), grad_out.size(0), cg_index.size(0)),
+    at::parallel_for(0, w.size(0), grain(x, senders.size(0), w.size(0), cg_index.size(0)),
                      [&](int64_t begin, int64_t end) {
-                       cpu::message_passing_backward<scalar_t>(
+                       cpu::kernels<scalar_t>().message_passing_backward(
                            shape, table, coeff.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(),
                            x.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
-                           weight_rows.data_ptr<int64_t>(), senders.data_ptr<int64_t>(), by_receiver,
-                           partial[at::get_thread_num()].data_ptr<scalar_t>(), grad_sh.data_ptr<scalar_t>(),
-                           grad_w_edges.data_ptr<scalar_t>(), begin, end);
+                           weight_rows.data_ptr<int64_t>(), senders.data_ptr<int64_t>(),
+                           receivers.data_ptr<int64_t>(), by_row, partial[at::get_thread_num()].data_ptr<scalar_t>(),
+                           grad_sh.data_ptr<scalar_t>(), grad_w.data_ptr<scalar_t>(), begin, end);
                      });
   });
   const auto grad_x = partial.size(0) == 1 ? partial[0] : partial.sum(0);
-  // edges sharing a weight row (an edge and its reverse) add their gradients
-  auto grad_w = at::zeros_like(w).index_add_(0, weight_rows, grad_w_edges);
   return {grad_x, grad_sh, grad_w};
 }
 

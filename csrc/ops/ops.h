@@ -11,7 +11,7 @@
 
 namespace mace_deploy {
 
-constexpr int64_t kOpsVersion = 2;  // 2: message_passing takes weight_rows
+constexpr int64_t kOpsVersion = 3;  // 2: message_passing takes weight_rows; 3: linear
 
 // Version of the op library actually loaded. Defined out of line so that every library using it
 // links (and so loads, registering the ops) libmace_deploy_ops.
@@ -41,6 +41,10 @@ at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_
 at::Tensor symmetric_contraction(const at::Tensor& x, const at::Tensor& species,
                                  const at::Tensor& monomials, const at::Tensor& coefficients,
                                  int64_t num_out_components);
+
+// Dense product x [M, K] @ weight [K, N] -> [M, N] (radial MLP layers); differentiable in x only
+// (weight must not require grad). Register-blocked kernel (kernels/cpu/dense.h).
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight);
 
 // halo_exchange(Tensor local_feats [n_local, ...], int num_total, int layer) -> [num_total, ...]
 // fills the ghost rows through the host's HaloExchange (ops/halo_exchange.h) and sends ghost

@@ -22,6 +22,7 @@ TORCH_LIBRARY(mace_deploy, m) {
   m.def(
       "symmetric_contraction_backward(Tensor grad_out, Tensor x, Tensor species, Tensor monomials, "
       "Tensor coefficients) -> Tensor");
+  m.def("linear(Tensor x, Tensor weight) -> Tensor");
   m.def("halo_exchange(Tensor local_feats, int num_total, int layer) -> Tensor");
 }
 

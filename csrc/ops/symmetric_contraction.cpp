@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "kernels/cpu/symmetric_contraction.h"
+#include "kernels/cpu/kernel_table.h"
 #include "ops/ops.h"
 
 namespace mace_deploy {
@@ -43,7 +43,7 @@ at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& species_in, con
   const cpu::MonomialTable table(shape, monomials.data_ptr<int64_t>());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "symmetric_contraction_forward", [&] {
     at::parallel_for(0, x.size(0), grain(shape), [&](int64_t begin, int64_t end) {
-      cpu::symmetric_contraction_forward<scalar_t>(shape, table, x.data_ptr<scalar_t>(), species.data_ptr<int64_t>(),
+      cpu::kernels<scalar_t>().symmetric_contraction_forward(shape, table, x.data_ptr<scalar_t>(), species.data_ptr<int64_t>(),
                                                    coefficients.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
                                                    begin, end);
     });
@@ -60,7 +60,7 @@ at::Tensor backward_cpu(const at::Tensor& grad_out_in, const at::Tensor& x_in, c
   const cpu::MonomialTable table(shape, monomials.data_ptr<int64_t>());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "symmetric_contraction_backward", [&] {
     at::parallel_for(0, x.size(0), grain(shape), [&](int64_t begin, int64_t end) {
-      cpu::symmetric_contraction_backward<scalar_t>(shape, table, grad_out.data_ptr<scalar_t>(),
+      cpu::kernels<scalar_t>().symmetric_contraction_backward(shape, table, grad_out.data_ptr<scalar_t>(),
                                                     x.data_ptr<scalar_t>(), species.data_ptr<int64_t>(),
                                                     coefficients.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(),
                                                     begin, end);

@@ -2,6 +2,7 @@
 // passes tensors in and reads results out.
 #include <torch/extension.h>
 
+#include "kernels/cpu/kernel_table.h"
 #include "ops/ops.h"
 #include "runtime/model.h"
 #include "runtime/periodic_images.h"
@@ -16,6 +17,8 @@ PYBIND11_MODULE(_C, m) {
   m.attr("OPS_VERSION") = mace_deploy::ops_library_version();
   m.attr("FORMAT_VERSION") = mace_deploy::kFormatVersion;
   m.attr("OVERLAP_DISTANCE") = mace_deploy::kOverlapDistance;
+  m.def("cpu_kernel_isa", [] { return std::string(mace_deploy::cpu::kernel_isa()); },
+        "Instruction set of the CPU kernels in use: avx512, avx2 or baseline (MACE_DEPLOY_CPU_ISA overrides).");
 
   py::class_<Model>(m, "Model")
       .def(py::init([](const std::string& path, const std::string& device) {

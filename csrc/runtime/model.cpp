@@ -2,6 +2,8 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include "runtime/heap.h"
+
 #include <filesystem>
 #include <stdexcept>
 
@@ -26,6 +28,7 @@ Model Model::load(const std::string& path, const std::string& device_name) {
                              what.substr(0, what.find('\n')));
   }
   module.eval();
+  keep_freed_memory_for_reuse();
   auto metadata = Metadata::read(module, path);
   return Model(std::move(module), std::move(metadata), device);
 }

@@ -1,31 +1,129 @@
 #include "kernels/cpu/message_passing.h"
 
 #include <algorithm>
-#include <numeric>
+#include <vector>
 
-namespace mace_deploy::cpu {
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/simd.h"
 
-CouplingTable::CouplingTable(const int64_t* cg_index, int64_t nnz) : order(nnz) {
-  std::iota(order.begin(), order.end(), 0);
-  auto key = [&](int64_t q) { return std::make_pair(cg_index[4 * q + 3], cg_index[4 * q]); };  // (path, k_in)
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return key(a) < key(b); });
-  for (int64_t i = 0; i < nnz; ++i) {
-    const int64_t q = order[i];
-    if (groups.empty() || key(q) != std::make_pair(groups.back().path, groups.back().k_in)) {
-      groups.push_back({cg_index[4 * q + 3], cg_index[4 * q], i, i});
-    }
-    groups.back().end = i + 1;
-    k_sh.push_back(cg_index[4 * q + 1]);
-    k_out.push_back(cg_index[4 * q + 2]);
+namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA {
+namespace {
+
+// angular[q] = coeff[q] * sh[k_sh[q]] of one edge.
+template <typename T>
+void angular_factors(const CouplingTable& cg, const T* coeff, const T* she, T* angular) {
+  for (size_t q = 0; q < cg.k_sh.size(); ++q) angular[q] = coeff[q] * she[cg.k_sh[q]];
+}
+
+// wx[g, :] = w[path(g), :] * x[k_in(g), :] for every (path, k_in) group of one edge.
+template <typename T>
+void weighted_inputs(const CouplingTable& cg, int64_t C, const T* we, const T* xs, T* wx) {
+  for (size_t g = 0; g < cg.groups.size(); ++g) {
+    const T* wp = we + cg.groups[g].path * C;
+    const T* xk = xs + cg.groups[g].k_in * C;
+    T* out = wx + g * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) out[c] = wp[c] * xk[c];
   }
 }
 
-EdgeIndex::EdgeIndex(const int64_t* node_of_edge, int64_t num_edges, int64_t num_nodes)
-    : offsets(num_nodes + 1, 0), edges(num_edges) {
-  for (int64_t e = 0; e < num_edges; ++e) ++offsets[node_of_edge[e] + 1];
-  std::partial_sum(offsets.begin(), offsets.end(), offsets.begin());
-  std::vector<int64_t> next(offsets.begin(), offsets.end() - 1);
-  for (int64_t e = 0; e < num_edges; ++e) edges[next[node_of_edge[e]]++] = e;  // stable: edge order kept
+// acc[k, :] += sum over the entries q writing component k of angular[q] * wx[group(q), :]; the
+// sum over a component's entries stays in registers (four independent vectors of channels at a
+// time, so consecutive multiply-adds do not wait for each other).
+template <typename T>
+void add_edge_message(const MessageShape& s, const CouplingTable& cg, const T* angular, const T* wx, T* acc) {
+  using V = Simd<T>;
+  constexpr int64_t L = V::lanes;
+  const int64_t C = s.channels;
+  for (int64_t k = 0; k < s.out_components; ++k) {
+    const int64_t qb = cg.out_offsets[k], qe = cg.out_offsets[k + 1];
+    if (qb == qe) continue;
+    T* o = acc + k * C;
+    int64_t c = 0;
+    for (; c + 4 * L <= C; c += 4 * L) {
+      auto s0 = V::load(o + c), s1 = V::load(o + c + L), s2 = V::load(o + c + 2 * L), s3 = V::load(o + c + 3 * L);
+      for (int64_t i = qb; i < qe; ++i) {
+        const auto a = V::splat(angular[cg.by_out[i]]);
+        const T* p = wx + cg.by_out_group[i] * C + c;
+        s0 += a * V::load(p);
+        s1 += a * V::load(p + L);
+        s2 += a * V::load(p + 2 * L);
+        s3 += a * V::load(p + 3 * L);
+      }
+      V::store(o + c, s0);
+      V::store(o + c + L, s1);
+      V::store(o + c + 2 * L, s2);
+      V::store(o + c + 3 * L, s3);
+    }
+    for (; c + L <= C; c += L) {
+      auto s0 = V::load(o + c);
+      for (int64_t i = qb; i < qe; ++i) s0 += V::splat(angular[cg.by_out[i]]) * V::load(wx + cg.by_out_group[i] * C + c);
+      V::store(o + c, s0);
+    }
+    for (; c < C; ++c) {
+      T sum = o[c];
+      for (int64_t i = qb; i < qe; ++i) sum += angular[cg.by_out[i]] * wx[cg.by_out_group[i] * C + c];
+      o[c] = sum;
+    }
+  }
+}
+
+// Asks for the rows of the next edge while the current one is computed: senders and weight rows
+// are scattered in memory, so their first cache lines would otherwise stall the kernel.
+template <typename T>
+void prefetch_rows(const T* a, int64_t a_size, const T* b, int64_t b_size) {
+  constexpr int64_t line = 64 / sizeof(T);
+  for (int64_t i = 0; i < a_size; i += line) __builtin_prefetch(a + i);
+  for (int64_t i = 0; i < b_size; i += line) __builtin_prefetch(b + i);
+}
+
+// One edge's contributions to the gradients of its weight row (dwe), its sender's features (dxs)
+// and its spherical harmonics (dsh), given its receiver's grad_out rows (go).
+template <typename T>
+void add_edge_gradients(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* angular,
+                        const T* go, const T* xs, const T* we, T* dxs, T* dwe, T* dsh, T* dot) {
+  using V = Simd<T>;
+  constexpr int64_t L = V::lanes;
+  const int64_t C = s.channels;
+  for (const auto& g : cg.groups) {
+    const T* wp = we + g.path * C;
+    const T* xk = xs + g.k_in * C;
+    T* dwp = dwe + g.path * C;
+    T* dxk = dxs + g.k_in * C;
+    // dot[q - g.begin, :] collects wx * grad_out per channel lane; reduced once per entry below
+    std::fill(dot, dot + (g.end - g.begin) * L, T(0));
+    int64_t c = 0;
+    for (; c + L <= C; c += L) {
+      const auto wx = V::load(wp + c) * V::load(xk + c);
+      typename V::vec gwx{};
+      for (int64_t q = g.begin; q < g.end; ++q) {
+        const auto gq = V::load(go + cg.k_out[q] * C + c);
+        gwx += V::splat(angular[q]) * gq;
+        T* d = dot + (q - g.begin) * L;
+        V::store(d, V::load(d) + wx * gq);
+      }
+      V::store(dwp + c, V::load(dwp + c) + gwx * V::load(xk + c));
+      V::store(dxk + c, V::load(dxk + c) + gwx * V::load(wp + c));
+    }
+    for (int64_t q = g.begin; q < g.end; ++q) {
+      T sum = 0;
+      for (int64_t l = 0; l < L; ++l) sum += dot[(q - g.begin) * L + l];
+      for (int64_t t = c; t < C; ++t) sum += wp[t] * xk[t] * go[cg.k_out[q] * C + t];
+      dsh[cg.k_sh[q]] += coeff[q] * sum;
+    }
+    for (int64_t t = c; t < C; ++t) {
+      T gwx = 0;
+      for (int64_t q = g.begin; q < g.end; ++q) gwx += angular[q] * go[cg.k_out[q] * C + t];
+      dwp[t] += gwx * xk[t];
+      dxk[t] += gwx * wp[t];
+    }
+  }
+}
+
+int64_t largest_group(const CouplingTable& cg) {
+  int64_t n = 0;
+  for (const auto& g : cg.groups) n = std::max(n, g.end - g.begin);
+  return n;
 }
 
 template <typename T>
@@ -33,27 +131,20 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
                              const T* sh, const T* w, const int64_t* weight_rows, const int64_t* senders,
                              const EdgeIndex& by_receiver, T* out, int64_t begin, int64_t end) {
   const int64_t C = s.channels;
-  std::vector<T> wx(C), angular(cg.k_sh.size());
+  std::vector<T> wx(cg.groups.size() * C), angular(cg.k_sh.size());
   for (int64_t r = begin; r < end; ++r) {
     T* acc = out + r * s.out_components * C;
     std::fill(acc, acc + s.out_components * C, T(0));
     for (int64_t i = by_receiver.offsets[r]; i < by_receiver.offsets[r + 1]; ++i) {
       const int64_t e = by_receiver.edges[i];
-      const T* xs = x + senders[e] * s.in_components * C;
-      const T* she = sh + e * s.sh_components;
-      for (size_t q = 0; q < angular.size(); ++q) angular[q] = coeff[q] * she[cg.k_sh[q]];
-      for (const auto& g : cg.groups) {
-        const T* wp = w + (weight_rows[e] * s.paths + g.path) * C;
-        const T* xk = xs + g.k_in * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) wx[c] = wp[c] * xk[c];
-        for (int64_t q = g.begin; q < g.end; ++q) {
-          T* o = acc + cg.k_out[q] * C;
-          const T a = angular[q];
-#pragma omp simd
-          for (int64_t c = 0; c < C; ++c) o[c] += a * wx[c];
-        }
+      if (i + 1 < by_receiver.offsets[r + 1]) {
+        const int64_t next = by_receiver.edges[i + 1];
+        prefetch_rows(w + weight_rows[next] * s.paths * C, s.paths * C, x + senders[next] * s.in_components * C,
+                      s.in_components * C);
       }
+      angular_factors(cg, coeff, sh + e * s.sh_components, angular.data());
+      weighted_inputs(cg, C, w + weight_rows[e] * s.paths * C, x + senders[e] * s.in_components * C, wx.data());
+      add_edge_message(s, cg, angular.data(), wx.data(), acc);
     }
   }
 }
@@ -61,61 +152,33 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
 template <typename T>
 void message_passing_backward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* grad_out,
                               const T* x, const T* sh, const T* w, const int64_t* weight_rows,
-                              const int64_t* senders, const EdgeIndex& by_receiver, T* grad_x_partial, T* grad_sh,
-                              T* grad_w_edges, int64_t begin, int64_t end) {
+                              const int64_t* senders, const int64_t* receivers, const EdgeIndex& by_row,
+                              T* grad_x_partial, T* grad_sh, T* grad_w, int64_t begin, int64_t end) {
   const int64_t C = s.channels;
-  std::vector<T> wx(C), g_wx(C);
-  for (int64_t r = begin; r < end; ++r) {
-    const T* go = grad_out + r * s.out_components * C;
-    for (int64_t i = by_receiver.offsets[r]; i < by_receiver.offsets[r + 1]; ++i) {
-      const int64_t e = by_receiver.edges[i];
-      const T* xs = x + senders[e] * s.in_components * C;
-      T* dxs = grad_x_partial + senders[e] * s.in_components * C;
-      const T* she = sh + e * s.sh_components;
+  std::vector<T> angular(cg.k_sh.size()), dot(largest_group(cg) * Simd<T>::lanes);
+  for (int64_t row = begin; row < end; ++row) {
+    T* dwe = grad_w + row * s.paths * C;
+    std::fill(dwe, dwe + s.paths * C, T(0));
+    for (int64_t i = by_row.offsets[row]; i < by_row.offsets[row + 1]; ++i) {
+      const int64_t e = by_row.edges[i];
       T* dsh = grad_sh + e * s.sh_components;
-      T* dw = grad_w_edges + e * s.paths * C;
       std::fill(dsh, dsh + s.sh_components, T(0));
-      std::fill(dw, dw + s.paths * C, T(0));
-      for (const auto& g : cg.groups) {
-        const T* wp = w + (weight_rows[e] * s.paths + g.path) * C;
-        const T* xk = xs + g.k_in * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          wx[c] = wp[c] * xk[c];
-          g_wx[c] = 0;
-        }
-        for (int64_t q = g.begin; q < g.end; ++q) {
-          const T* gq = go + cg.k_out[q] * C;
-          const T a = coeff[q] * she[cg.k_sh[q]];
-          T dot = 0;
-#pragma omp simd reduction(+ : dot)
-          for (int64_t c = 0; c < C; ++c) {
-            g_wx[c] += a * gq[c];
-            dot += wx[c] * gq[c];
-          }
-          dsh[cg.k_sh[q]] += coeff[q] * dot;
-        }
-        T* dwp = dw + g.path * C;
-        T* dxk = dxs + g.k_in * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          dwp[c] += g_wx[c] * xk[c];
-          dxk[c] += g_wx[c] * wp[c];
-        }
-      }
+      angular_factors(cg, coeff, sh + e * s.sh_components, angular.data());
+      add_edge_gradients(s, cg, coeff, angular.data(), grad_out + receivers[e] * s.out_components * C,
+                         x + senders[e] * s.in_components * C, w + row * s.paths * C,
+                         grad_x_partial + senders[e] * s.in_components * C, dwe, dsh, dot.data());
     }
   }
 }
 
-#define INSTANTIATE(T)                                                                                        \
-  template void message_passing_forward<T>(const MessageShape&, const CouplingTable&, const T*, const T*,      \
-                                           const T*, const T*, const int64_t*, const int64_t*, const EdgeIndex&, \
-                                           T*, int64_t, int64_t);                                              \
-  template void message_passing_backward<T>(const MessageShape&, const CouplingTable&, const T*, const T*,     \
-                                            const T*, const T*, const T*, const int64_t*, const int64_t*,      \
-                                            const EdgeIndex&, T*, T*, T*, int64_t, int64_t);
-INSTANTIATE(float)
-INSTANTIATE(double)
-#undef INSTANTIATE
+}  // namespace
 
-}  // namespace mace_deploy::cpu
+template <typename T>
+void add_message_passing(KernelTable<T>& table) {
+  table.message_passing_forward = &message_passing_forward<T>;
+  table.message_passing_backward = &message_passing_backward<T>;
+}
+template void add_message_passing<float>(KernelTable<float>&);
+template void add_message_passing<double>(KernelTable<double>&);
+
+}  // namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA

@@ -18,15 +18,19 @@ struct MessageShape {
   int64_t in_components, channels, sh_components, paths, out_components;
 };
 
-// Clebsch-Gordan entries regrouped by (path, k_in).
+// Clebsch-Gordan entries regrouped by (path, k_in); entries are numbered in that order.
+// The forward also visits them by output component: entries by_out[out_offsets[k] ..
+// out_offsets[k + 1]) write component k, so one component's sum over its entries stays in
+// registers.
 struct CouplingTable {
   struct Group {
     int64_t path, k_in, begin, end;  // entries [begin, end) of k_sh/k_out/coeff
   };
   std::vector<Group> groups;
-  std::vector<int64_t> k_sh, k_out;
+  std::vector<int64_t> k_sh, k_out, group_of;
   std::vector<int64_t> order;  // entry of the caller's table each position came from
-  CouplingTable(const int64_t* cg_index, int64_t nnz);
+  std::vector<int64_t> out_offsets, by_out, by_out_group;  // by_out_group[i] = group_of[by_out[i]]
+  CouplingTable(const int64_t* cg_index, int64_t nnz, int64_t out_components);
 };
 
 // Edges grouped by a node index (CSR): edges of node v are edges[offsets[v] .. offsets[v + 1]).
@@ -35,21 +39,12 @@ struct EdgeIndex {
   EdgeIndex(const int64_t* node_of_edge, int64_t num_edges, int64_t num_nodes);
 };
 
-// Receivers [begin, end).
-template <typename T>
-void message_passing_forward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* x,
-                             const T* sh, const T* w, const int64_t* weight_rows, const int64_t* senders,
-                             const EdgeIndex& by_receiver, T* out, int64_t begin, int64_t end);
-
-// Gradients for the edges of receivers [begin, end): grad_sh and grad_w_edges rows of those edges
-// (per edge, [E, P, C]: the caller sums the rows of edges sharing weights), and
-// their contributions to grad_x accumulated into `grad_x_partial` (zeroed by the caller; one per
-// thread, summed afterwards, since edges of different receivers share senders). Visiting edges
-// by receiver keeps each receiver's grad_out rows in cache, as the forward does.
-template <typename T>
-void message_passing_backward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* grad_out,
-                              const T* x, const T* sh, const T* w, const int64_t* weight_rows,
-                              const int64_t* senders, const EdgeIndex& by_receiver, T* grad_x_partial, T* grad_sh,
-                              T* grad_w_edges, int64_t begin, int64_t end);
+// The kernels (KernelTable::message_passing_forward / _backward, kernels/cpu/kernel_table.h):
+// - forward: out rows of receivers [begin, end), visiting each receiver's edges (by_receiver).
+// - backward: gradients for the weight rows [begin, end) and their edges (by_row: edges grouped
+//   by weight_rows): grad_w rows written whole (the edges sharing a row, an edge and its reverse,
+//   add into it in one place), grad_sh rows of those edges, and their contributions to grad_x
+//   accumulated into `grad_x_partial` (zeroed by the caller; one per thread, summed afterwards,
+//   since edges of different rows share senders).
 
 }  // namespace mace_deploy::cpu

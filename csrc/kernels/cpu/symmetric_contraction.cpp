@@ -2,16 +2,10 @@
 
 #include <algorithm>
 
-namespace mace_deploy::cpu {
-MonomialTable::MonomialTable(const ContractionShape& s, const int64_t* monomials) {
-  for (int64_t m = 0; m < s.monomials; ++m) {
-    const int64_t* row = monomials + m * (1 + s.max_degree);
-    int64_t degree = 0;
-    while (degree < s.max_degree && row[1 + degree] >= 0) ++degree;
-    rows[degree].push_back(m);
-    rows[degree].insert(rows[degree].end(), row, row + 1 + degree);
-  }
-}
+#include "kernels/cpu/kernel_table.h"
+
+namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA {
+namespace {
 
 template <typename T>
 void symmetric_contraction_forward(const ContractionShape& s, const MonomialTable& table, const T* x,
@@ -98,15 +92,14 @@ void symmetric_contraction_backward(const ContractionShape& s, const MonomialTab
   }
 }
 
-template void symmetric_contraction_forward<float>(const ContractionShape&, const MonomialTable&, const float*,
-                                                   const int64_t*, const float*, float*, int64_t, int64_t);
-template void symmetric_contraction_forward<double>(const ContractionShape&, const MonomialTable&, const double*,
-                                                    const int64_t*, const double*, double*, int64_t, int64_t);
-template void symmetric_contraction_backward<float>(const ContractionShape&, const MonomialTable&, const float*,
-                                                    const float*, const int64_t*, const float*, float*, int64_t,
-                                                    int64_t);
-template void symmetric_contraction_backward<double>(const ContractionShape&, const MonomialTable&,
-                                                     const double*, const double*, const int64_t*, const double*,
-                                                     double*, int64_t, int64_t);
+}  // namespace
 
-}  // namespace mace_deploy::cpu
+template <typename T>
+void add_symmetric_contraction(KernelTable<T>& table) {
+  table.symmetric_contraction_forward = &symmetric_contraction_forward<T>;
+  table.symmetric_contraction_backward = &symmetric_contraction_backward<T>;
+}
+template void add_symmetric_contraction<float>(KernelTable<float>&);
+template void add_symmetric_contraction<double>(KernelTable<double>&);
+
+}  // namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA

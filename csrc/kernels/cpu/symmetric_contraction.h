@@ -22,15 +22,8 @@ struct MonomialTable {
   MonomialTable(const ContractionShape& s, const int64_t* monomials);
 };
 
-// Nodes [begin, end) of out [N, K_out, C]; callers split the node range over threads.
-template <typename T>
-void symmetric_contraction_forward(const ContractionShape& s, const MonomialTable& table, const T* x,
-                                   const int64_t* species, const T* coeff, T* out, int64_t begin, int64_t end);
-
-// grad_x[n, k, c] = sum_m grad_out[n, k_out(m), c] * coeff[s, m, c] * d/dx_k prod_j x[n, k_j(m), c]
-template <typename T>
-void symmetric_contraction_backward(const ContractionShape& s, const MonomialTable& table, const T* grad_out,
-                                    const T* x, const int64_t* species, const T* coeff, T* grad_x,
-                                    int64_t begin, int64_t end);
+// The kernels (KernelTable::symmetric_contraction_forward / _backward, kernels/cpu/kernel_table.h)
+// handle nodes [begin, end); callers split the node range over threads. The backward gives
+// grad_x[n, k, c] = sum_m grad_out[n, k_out(m), c] * coeff[s, m, c] * d/dx_k prod_j x[n, k_j(m), c].
 
 }  // namespace mace_deploy::cpu

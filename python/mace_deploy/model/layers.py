@@ -112,7 +112,9 @@ class ElementLinear(torch.nn.Module):
 
 class MLPLayer(torch.nn.Module):
     """x @ W, then (hidden layers only) act(x) * cst * sqrt(var_out), as e3nn's `_Layer` with W
-    already divided by e3nn's sqrt(fan_in * var_in [/ var_out])."""
+    already divided by e3nn's sqrt(fan_in * var_in [/ var_out]). x is [edges, features]; the
+    product is `torch.ops.mace_deploy.linear` (register-blocked kernel, radial MLPs are its
+    largest products)."""
 
     def __init__(self, weight: torch.Tensor, act: str, act_scale: float, out_scale: float):
         super().__init__()
@@ -122,7 +124,7 @@ class MLPLayer(torch.nn.Module):
         self.out_scale = out_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.matmul(x, self.weight)
+        x = torch.ops.mace_deploy.linear(x, self.weight)
         if self.act != "":
             x = activation(x, self.act)
             if self.act_scale != 1.0:

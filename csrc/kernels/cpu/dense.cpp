@@ -1,0 +1,116 @@
+#include "kernels/cpu/dense.h"
+
+#include <algorithm>
+
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/simd.h"
+
+namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA {
+namespace {
+
+// A tile of rows x kPanel outputs stays in registers (kRows x 2 vectors) while k runs over a
+// block of kDepth: the b panel block (kDepth x kPanel) stays in L1 for all row tiles of a block.
+template <typename T>
+struct Blocking {
+  static constexpr int64_t lanes = Simd<T>::lanes;
+  static constexpr int64_t panel = 2 * lanes;
+  static constexpr int64_t rows = 6;
+  static constexpr int64_t depth = 128;
+  static constexpr int64_t row_block = 48;
+};
+
+template <typename T>
+void pack_columns(const T* b, int64_t K, int64_t N, T* packed) {
+  constexpr int64_t P = Blocking<T>::panel;
+  for (int64_t j0 = 0; j0 < N; j0 += P) {
+    for (int64_t k = 0; k < K; ++k) {
+      T* out = packed + (j0 * K + k * P);
+      for (int64_t j = 0; j < P; ++j) out[j] = j0 + j < N ? b[k * N + j0 + j] : T(0);
+    }
+  }
+}
+
+// c[R rows, columns] (+)= a[R rows, kc] @ panel block; `columns` < panel only in the last panel.
+template <typename T, int64_t R>
+void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc, int64_t columns,
+          bool accumulate) {
+  using V = Simd<T>;
+  constexpr int64_t L = V::lanes, P = Blocking<T>::panel;
+  typename V::vec acc[R][2] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const auto b0 = V::load(panel + k * P), b1 = V::load(panel + k * P + L);
+#pragma GCC unroll 8
+    for (int64_t r = 0; r < R; ++r) {
+      const auto ar = V::splat(a[r * lda + k]);
+      acc[r][0] += ar * b0;
+      acc[r][1] += ar * b1;
+    }
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    T* cr = c + r * ldc;
+    if (columns == P) {
+      if (accumulate) {
+        acc[r][0] += V::load(cr);
+        acc[r][1] += V::load(cr + L);
+      }
+      V::store(cr, acc[r][0]);
+      V::store(cr + L, acc[r][1]);
+    } else {
+      T out[P];
+      V::store(out, acc[r][0]);
+      V::store(out + L, acc[r][1]);
+      for (int64_t j = 0; j < columns; ++j) cr[j] = accumulate ? cr[j] + out[j] : out[j];
+    }
+  }
+}
+
+template <typename T>
+void tail_tile(int64_t rows, const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc,
+               int64_t columns, bool accumulate) {
+  static_assert(Blocking<T>::rows == 6, "tail_tile covers 1..5 rows");
+  switch (rows) {
+    case 1: return tile<T, 1>(a, lda, panel, kc, c, ldc, columns, accumulate);
+    case 2: return tile<T, 2>(a, lda, panel, kc, c, ldc, columns, accumulate);
+    case 3: return tile<T, 3>(a, lda, panel, kc, c, ldc, columns, accumulate);
+    case 4: return tile<T, 4>(a, lda, panel, kc, c, ldc, columns, accumulate);
+    case 5: return tile<T, 5>(a, lda, panel, kc, c, ldc, columns, accumulate);
+    default: return;
+  }
+}
+
+template <typename T>
+void matmul(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end) {
+  using B = Blocking<T>;
+  if (K == 0) {
+    for (int64_t i = begin; i < end; ++i) std::fill(c + i * N, c + (i + 1) * N, T(0));
+    return;
+  }
+  for (int64_t i0 = begin; i0 < end; i0 += B::row_block) {
+    const int64_t i1 = std::min(end, i0 + B::row_block);
+    for (int64_t k0 = 0; k0 < K; k0 += B::depth) {
+      const int64_t kc = std::min(B::depth, K - k0);
+      for (int64_t j0 = 0; j0 < N; j0 += B::panel) {
+        const T* panel = packed_b + j0 * K + k0 * B::panel;
+        const int64_t columns = std::min(B::panel, N - j0);
+        int64_t i = i0;
+        for (; i + B::rows <= i1; i += B::rows) {
+          tile<T, B::rows>(a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0);
+        }
+        tail_tile<T>(i1 - i, a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void add_dense(KernelTable<T>& table) {
+  table.dense_panel = Blocking<T>::panel;
+  table.pack_columns = &pack_columns<T>;
+  table.matmul = &matmul<T>;
+}
+template void add_dense<float>(KernelTable<float>&);
+template void add_dense<double>(KernelTable<double>&);
+
+}  // namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA

@@ -1,0 +1,28 @@
+// SIMD vectors through GCC/Clang vector extensions. The kernels are compiled once per
+// instruction set (CMakeLists.txt: AVX-512, AVX2+FMA, baseline x86-64); MACE_DEPLOY_CPU_VECTOR_BYTES
+// is that set's register width, so one source gives each its natural vector code.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#ifndef MACE_DEPLOY_CPU_VECTOR_BYTES
+#error "kernels/cpu sources are compiled once per instruction set; see mace_deploy_cpu_kernels in CMakeLists.txt"
+#endif
+
+namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA {
+
+template <typename T>
+struct Simd {
+  static constexpr int64_t lanes = MACE_DEPLOY_CPU_VECTOR_BYTES / sizeof(T);
+  typedef T vec __attribute__((vector_size(MACE_DEPLOY_CPU_VECTOR_BYTES)));
+  static vec load(const T* p) {  // unaligned
+    vec v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(T* p, vec v) { std::memcpy(p, &v, sizeof v); }
+  static vec splat(T a) { return vec{} + a; }
+};
+
+}  // namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA

@@ -1,0 +1,63 @@
+// torch.ops.mace_deploy.linear: x @ weight through the register-blocked kernel of
+// kernels/cpu/dense.h (the radial MLPs' products), differentiable in x.
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include "kernels/cpu/dense.h"
+#include "kernels/cpu/kernel_table.h"
+#include "ops/ops.h"
+
+namespace mace_deploy {
+namespace {
+
+at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& weight_in) {
+  TORCH_CHECK(x_in.dim() == 2 && weight_in.dim() == 2 && x_in.size(1) == weight_in.size(0),
+              "linear: x must be [M, K] and weight [K, N], got ", x_in.sizes(), " and ", weight_in.sizes());
+  TORCH_CHECK(x_in.scalar_type() == weight_in.scalar_type(), "linear: x and weight must have one dtype");
+  const auto x = x_in.contiguous(), weight = weight_in.contiguous();
+  const int64_t M = x.size(0), K = x.size(1), N = weight.size(1);
+  auto out = at::empty({M, N}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "linear", [&] {
+    const auto& kernels = cpu::kernels<scalar_t>();
+    auto packed = at::empty({cpu::packed_columns_size(K, N, kernels.dense_panel)}, x.options());
+    kernels.pack_columns(weight.data_ptr<scalar_t>(), K, N, packed.data_ptr<scalar_t>());
+    at::parallel_for(0, M, 96, [&](int64_t begin, int64_t end) {
+      kernels.matmul(x.data_ptr<scalar_t>(), packed.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), K, N, begin, end);
+    });
+  });
+  return out;
+}
+
+// Only x is differentiated: the weights of a deployed model are constants (buffers).
+class Linear : public torch::autograd::Function<Linear> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
+    TORCH_CHECK(!weight.requires_grad(), "linear: differentiable in x only, weight must not require grad");
+    ctx->save_for_backward({weight});
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return mace_deploy::linear(x, weight);
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_outputs) {
+    const auto weight = ctx->get_saved_variables()[0];
+    return {mace_deploy::linear(grad_outputs[0], weight.t().contiguous()), at::Tensor()};
+  }
+};
+
+at::Tensor autograd_impl(const at::Tensor& x, const at::Tensor& weight) { return Linear::apply(x, weight); }
+
+}  // namespace
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight) {
+  static auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("mace_deploy::linear", "").typed<decltype(linear)>();
+  return op.call(x, weight);
+}
+
+TORCH_LIBRARY_IMPL(mace_deploy, CPU, m) { m.impl("linear", &forward_cpu); }
+
+TORCH_LIBRARY_IMPL(mace_deploy, Autograd, m) { m.impl("linear", &autograd_impl); }
+
+}  // namespace mace_deploy
