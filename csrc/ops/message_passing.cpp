@@ -95,22 +95,27 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   const auto cg_index = cg_index_in.contiguous();
   const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0), grad_out.size(1));
   const auto coeff = cg_coeff_in.index_select(0, at::tensor(table.order, cg_index.options())).contiguous();
-  const cpu::EdgeIndex by_row(weight_rows.data_ptr<int64_t>(), weight_rows.size(0), w.size(0));
   const auto shape = shape_of(x, sh, w, grad_out.size(1));
-  // One grad_x accumulator per thread: edges of different weight rows share senders.
-  auto partial = at::zeros({at::get_num_threads(), x.size(0), x.size(1), x.size(2)}, x.options());
+  const int64_t parts = at::get_num_threads();
+  const cpu::RowPartition partition(weight_rows.data_ptr<int64_t>(), receivers.data_ptr<int64_t>(),
+                                    weight_rows.size(0), w.size(0), grad_out.size(0), parts);
+  // One grad_x accumulator per thread: edges of different parts share senders.
+  auto partial = at::zeros({parts, x.size(0), x.size(1), x.size(2)}, x.options());
   auto grad_sh = at::empty_like(sh);
   auto grad_w = at::empty_like(w);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_backward", [&] {
-    at::parallel_for(0, w.size(0), grain(x, senders.size(0), w.size(0), cg_index.size(0)),
-                     [&](int64_t begin, int64_t end) {
-                       cpu::kernels<scalar_t>().message_passing_backward(
-                           shape, table, coeff.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(),
-                           x.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
-                           weight_rows.data_ptr<int64_t>(), senders.data_ptr<int64_t>(),
-                           receivers.data_ptr<int64_t>(), by_row, partial[at::get_thread_num()].data_ptr<scalar_t>(),
-                           grad_sh.data_ptr<scalar_t>(), grad_w.data_ptr<scalar_t>(), begin, end);
-                     });
+    at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t first = partition.edge_offsets[t];
+        cpu::kernels<scalar_t>().message_passing_backward(
+            shape, table, coeff.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(),
+            sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), weight_rows.data_ptr<int64_t>(),
+            senders.data_ptr<int64_t>(), receivers.data_ptr<int64_t>(), partition.edges.data() + first,
+            partition.edge_offsets[t + 1] - first, partition.row_begin[t], partition.row_begin[t + 1],
+            partial[at::get_thread_num()].data_ptr<scalar_t>(), grad_sh.data_ptr<scalar_t>(),
+            grad_w.data_ptr<scalar_t>());
+      }
+    });
   });
   const auto grad_x = partial.size(0) == 1 ? partial[0] : partial.sum(0);
   return {grad_x, grad_sh, grad_w};

@@ -36,6 +36,26 @@ EdgeIndex::EdgeIndex(const int64_t* node_of_edge, int64_t num_edges, int64_t num
   for (int64_t e = 0; e < num_edges; ++e) edges[next[node_of_edge[e]]++] = e;  // stable: edge order kept
 }
 
+RowPartition::RowPartition(const int64_t* weight_rows, const int64_t* receivers, int64_t num_edges,
+                           int64_t num_rows, int64_t num_receivers, int64_t parts)
+    : row_begin(parts + 1, num_rows), edge_offsets(parts + 1, 0), edges(num_edges) {
+  const EdgeIndex by_row(weight_rows, num_edges, num_rows);
+  // part t starts at the first row whose edges start at or after t * E / parts
+  for (int64_t t = 0, row = 0; t < parts; ++t) {
+    while (row < num_rows && by_row.offsets[row] * parts < t * num_edges) ++row;
+    row_begin[t] = row;
+  }
+  std::vector<int64_t> part_of_row(num_rows);
+  for (int64_t t = 0; t < parts; ++t) {
+    std::fill(part_of_row.begin() + row_begin[t], part_of_row.begin() + row_begin[t + 1], t);
+  }
+  const EdgeIndex by_receiver(receivers, num_edges, num_receivers);
+  for (const int64_t e : by_receiver.edges) ++edge_offsets[part_of_row[weight_rows[e]] + 1];
+  std::partial_sum(edge_offsets.begin(), edge_offsets.end(), edge_offsets.begin());
+  std::vector<int64_t> next(edge_offsets.begin(), edge_offsets.end() - 1);
+  for (const int64_t e : by_receiver.edges) edges[next[part_of_row[weight_rows[e]]]++] = e;
+}
+
 MonomialTable::MonomialTable(const ContractionShape& s, const int64_t* monomials) {
   for (int64_t m = 0; m < s.monomials; ++m) {
     const int64_t* row = monomials + m * (1 + s.max_degree);

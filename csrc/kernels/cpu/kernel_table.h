@@ -21,8 +21,9 @@ struct KernelTable {
                                   const EdgeIndex& by_receiver, T* out, int64_t begin, int64_t end);
   void (*message_passing_backward)(const MessageShape&, const CouplingTable&, const T* coeff, const T* grad_out,
                                    const T* x, const T* sh, const T* w, const int64_t* weight_rows,
-                                   const int64_t* senders, const int64_t* receivers, const EdgeIndex& by_row,
-                                   T* grad_x_partial, T* grad_sh, T* grad_w, int64_t begin, int64_t end);
+                                   const int64_t* senders, const int64_t* receivers, const int64_t* edges,
+                                   int64_t count, int64_t row_begin, int64_t row_end, T* grad_x_partial, T* grad_sh,
+                                   T* grad_w);
   // kernels/cpu/symmetric_contraction.h
   void (*symmetric_contraction_forward)(const ContractionShape&, const MonomialTable&, const T* x,
                                         const int64_t* species, const T* coeff, T* out, int64_t begin, int64_t end);

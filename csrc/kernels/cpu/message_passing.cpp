@@ -77,53 +77,83 @@ void prefetch_rows(const T* a, int64_t a_size, const T* b, int64_t b_size) {
   for (int64_t i = 0; i < b_size; i += line) __builtin_prefetch(b + i);
 }
 
-// One edge's contributions to the gradients of its weight row (dwe), its sender's features (dxs)
-// and its spherical harmonics (dsh), given its receiver's grad_out rows (go).
-template <typename T>
-void add_edge_gradients(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* angular,
-                        const T* go, const T* xs, const T* we, T* dxs, T* dwe, T* dsh, T* dot) {
+// Entries of one (path, k_in) group handled together by the backward: their grad_out rows,
+// angular factors and per-lane d/d sh sums all stay in registers.
+constexpr int64_t kChunk = MACE_DEPLOY_CPU_VECTOR_BYTES == 64 ? 8 : 4;
+
+// Entries q of one group (N of them: angular[j], grad_out rows go_rows[j]) of one edge: adds
+// d/dw and d/dx (gwx = sum_j angular[j] * go_rows[j], times x and w) into dwp and dxk, and
+// returns sum_c w x go_rows[j] per entry in dots[j].
+template <typename T, int N>
+void chunk_gradients(const T* angular, const T* const* go_rows, int64_t C, const T* wp, const T* xk, T* dwp,
+                     T* dxk, T* dots) {
   using V = Simd<T>;
   constexpr int64_t L = V::lanes;
-  const int64_t C = s.channels;
-  for (const auto& g : cg.groups) {
-    const T* wp = we + g.path * C;
-    const T* xk = xs + g.k_in * C;
-    T* dwp = dwe + g.path * C;
-    T* dxk = dxs + g.k_in * C;
-    // dot[q - g.begin, :] collects wx * grad_out per channel lane; reduced once per entry below
-    std::fill(dot, dot + (g.end - g.begin) * L, T(0));
-    int64_t c = 0;
-    for (; c + L <= C; c += L) {
-      const auto wx = V::load(wp + c) * V::load(xk + c);
-      typename V::vec gwx{};
-      for (int64_t q = g.begin; q < g.end; ++q) {
-        const auto gq = V::load(go + cg.k_out[q] * C + c);
-        gwx += V::splat(angular[q]) * gq;
-        T* d = dot + (q - g.begin) * L;
-        V::store(d, V::load(d) + wx * gq);
-      }
-      V::store(dwp + c, V::load(dwp + c) + gwx * V::load(xk + c));
-      V::store(dxk + c, V::load(dxk + c) + gwx * V::load(wp + c));
+  typename V::vec dot[N] = {}, a[N];
+  for (int j = 0; j < N; ++j) a[j] = V::splat(angular[j]);
+  int64_t c = 0;
+  for (; c + L <= C; c += L) {
+    const auto w = V::load(wp + c), x = V::load(xk + c), wx = w * x;
+    typename V::vec gwx{};
+    for (int j = 0; j < N; ++j) {
+      const auto g = V::load(go_rows[j] + c);
+      gwx += a[j] * g;
+      dot[j] += wx * g;
     }
-    for (int64_t q = g.begin; q < g.end; ++q) {
-      T sum = 0;
-      for (int64_t l = 0; l < L; ++l) sum += dot[(q - g.begin) * L + l];
-      for (int64_t t = c; t < C; ++t) sum += wp[t] * xk[t] * go[cg.k_out[q] * C + t];
-      dsh[cg.k_sh[q]] += coeff[q] * sum;
+    V::store(dwp + c, V::load(dwp + c) + gwx * x);
+    V::store(dxk + c, V::load(dxk + c) + gwx * w);
+  }
+  for (int j = 0; j < N; ++j) {
+    T sum = 0;
+    for (int64_t l = 0; l < L; ++l) sum += dot[j][l];
+    dots[j] = sum;
+  }
+  for (; c < C; ++c) {
+    T gwx = 0;
+    for (int j = 0; j < N; ++j) {
+      gwx += angular[j] * go_rows[j][c];
+      dots[j] += wp[c] * xk[c] * go_rows[j][c];
     }
-    for (int64_t t = c; t < C; ++t) {
-      T gwx = 0;
-      for (int64_t q = g.begin; q < g.end; ++q) gwx += angular[q] * go[cg.k_out[q] * C + t];
-      dwp[t] += gwx * xk[t];
-      dxk[t] += gwx * wp[t];
-    }
+    dwp[c] += gwx * xk[c];
+    dxk[c] += gwx * wp[c];
   }
 }
 
-int64_t largest_group(const CouplingTable& cg) {
-  int64_t n = 0;
-  for (const auto& g : cg.groups) n = std::max(n, g.end - g.begin);
-  return n;
+template <typename T>
+void chunk_gradients(int n, const T* angular, const T* const* go_rows, int64_t C, const T* wp, const T* xk, T* dwp,
+                     T* dxk, T* dots) {
+  static_assert(kChunk == 4 || kChunk == 8, "chunk sizes 1..8 are instantiated");
+  switch (n) {
+    case 1: return chunk_gradients<T, 1>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
+    case 2: return chunk_gradients<T, 2>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
+    case 3: return chunk_gradients<T, 3>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
+    case 4: return chunk_gradients<T, 4>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
+    case 5: return chunk_gradients<T, 5>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
+    case 6: return chunk_gradients<T, 6>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
+    case 7: return chunk_gradients<T, 7>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
+    case 8: return chunk_gradients<T, 8>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
+    default: return;
+  }
+}
+
+// One edge's contributions to the gradients of its weight row (dwe), its sender's features (dxs)
+// and its spherical harmonics (dsh), given its receiver's grad_out rows (go). Groups of more than
+// kChunk entries go in chunks: d/dw and d/dx are linear in the entries, so chunks add up.
+template <typename T>
+void add_edge_gradients(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* angular,
+                        const T* go, const T* xs, const T* we, T* dxs, T* dwe, T* dsh) {
+  const int64_t C = s.channels;
+  const T* go_rows[kChunk];
+  T dots[kChunk];
+  for (const auto& g : cg.groups) {
+    for (int64_t q0 = g.begin; q0 < g.end; q0 += kChunk) {
+      const int n = static_cast<int>(std::min<int64_t>(kChunk, g.end - q0));
+      for (int j = 0; j < n; ++j) go_rows[j] = go + cg.k_out[q0 + j] * C;
+      chunk_gradients<T>(n, angular + q0, go_rows, C, we + g.path * C, xs + g.k_in * C, dwe + g.path * C,
+                         dxs + g.k_in * C, dots);
+      for (int j = 0; j < n; ++j) dsh[cg.k_sh[q0 + j]] += coeff[q0 + j] * dots[j];
+    }
+  }
 }
 
 template <typename T>
@@ -152,22 +182,25 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
 template <typename T>
 void message_passing_backward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* grad_out,
                               const T* x, const T* sh, const T* w, const int64_t* weight_rows,
-                              const int64_t* senders, const int64_t* receivers, const EdgeIndex& by_row,
-                              T* grad_x_partial, T* grad_sh, T* grad_w, int64_t begin, int64_t end) {
+                              const int64_t* senders, const int64_t* receivers, const int64_t* edges,
+                              int64_t count, int64_t row_begin, int64_t row_end, T* grad_x_partial, T* grad_sh,
+                              T* grad_w) {
   const int64_t C = s.channels;
-  std::vector<T> angular(cg.k_sh.size()), dot(largest_group(cg) * Simd<T>::lanes);
-  for (int64_t row = begin; row < end; ++row) {
-    T* dwe = grad_w + row * s.paths * C;
-    std::fill(dwe, dwe + s.paths * C, T(0));
-    for (int64_t i = by_row.offsets[row]; i < by_row.offsets[row + 1]; ++i) {
-      const int64_t e = by_row.edges[i];
-      T* dsh = grad_sh + e * s.sh_components;
-      std::fill(dsh, dsh + s.sh_components, T(0));
-      angular_factors(cg, coeff, sh + e * s.sh_components, angular.data());
-      add_edge_gradients(s, cg, coeff, angular.data(), grad_out + receivers[e] * s.out_components * C,
-                         x + senders[e] * s.in_components * C, w + row * s.paths * C,
-                         grad_x_partial + senders[e] * s.in_components * C, dwe, dsh, dot.data());
+  std::fill(grad_w + row_begin * s.paths * C, grad_w + row_end * s.paths * C, T(0));
+  std::vector<T> angular(cg.k_sh.size());
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t e = edges[i], row = weight_rows[e];
+    if (i + 1 < count) {
+      const int64_t next = edges[i + 1];
+      prefetch_rows(grad_w + weight_rows[next] * s.paths * C, s.paths * C, x + senders[next] * s.in_components * C,
+                    s.in_components * C);
     }
+    T* dsh = grad_sh + e * s.sh_components;
+    std::fill(dsh, dsh + s.sh_components, T(0));
+    angular_factors(cg, coeff, sh + e * s.sh_components, angular.data());
+    add_edge_gradients(s, cg, coeff, angular.data(), grad_out + receivers[e] * s.out_components * C,
+                       x + senders[e] * s.in_components * C, w + row * s.paths * C,
+                       grad_x_partial + senders[e] * s.in_components * C, grad_w + row * s.paths * C, dsh);
   }
 }
 

@@ -39,12 +39,22 @@ struct EdgeIndex {
   EdgeIndex(const int64_t* node_of_edge, int64_t num_edges, int64_t num_nodes);
 };
 
+// Work split of the backward over `parts` threads: part t owns the weight rows
+// [row_begin[t], row_begin[t + 1]) (contiguous, balanced by edge count), so the edges sharing a
+// row (an edge and its reverse) add their weight gradients into it from one thread, without a
+// per-edge buffer; it visits the edges of its rows, edges[edge_offsets[t] .. edge_offsets[t + 1]),
+// in receiver order, so each receiver's grad_out rows are read from cache once per receiver.
+struct RowPartition {
+  std::vector<int64_t> row_begin, edge_offsets, edges;
+  RowPartition(const int64_t* weight_rows, const int64_t* receivers, int64_t num_edges, int64_t num_rows,
+               int64_t num_receivers, int64_t parts);
+};
+
 // The kernels (KernelTable::message_passing_forward / _backward, kernels/cpu/kernel_table.h):
 // - forward: out rows of receivers [begin, end), visiting each receiver's edges (by_receiver).
-// - backward: gradients for the weight rows [begin, end) and their edges (by_row: edges grouped
-//   by weight_rows): grad_w rows written whole (the edges sharing a row, an edge and its reverse,
-//   add into it in one place), grad_sh rows of those edges, and their contributions to grad_x
-//   accumulated into `grad_x_partial` (zeroed by the caller; one per thread, summed afterwards,
-//   since edges of different rows share senders).
+// - backward: one part of a RowPartition: grad_w rows [row_begin, row_end) zeroed then summed
+//   over `edges`, grad_sh rows of those edges, and their contributions to grad_x accumulated
+//   into `grad_x_partial` (zeroed by the caller; one per thread, summed afterwards, since edges
+//   of different parts share senders).
 
 }  // namespace mace_deploy::cpu

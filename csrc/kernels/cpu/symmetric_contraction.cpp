@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/simd.h"
 
 namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA {
 namespace {
@@ -41,10 +42,15 @@ void symmetric_contraction_forward(const ContractionShape& s, const MonomialTabl
   }
 }
 
+// d/dx of each monomial w * a (* b (* d)), a vector of channels at a time: each factor's
+// derivative is added and stored before the next factor's is loaded, so factors that are one
+// component (squares, cubes) accumulate correctly.
 template <typename T>
 void symmetric_contraction_backward(const ContractionShape& s, const MonomialTable& table, const T* grad_out,
                                     const T* x, const int64_t* species, const T* coeff, T* grad_x,
                                     int64_t begin, int64_t end) {
+  using V = Simd<T>;
+  constexpr int64_t L = V::lanes;
   const int64_t C = s.channels;
   for (int64_t n = begin; n < end; ++n) {
     const T* xn = x + n * s.components * C;
@@ -58,30 +64,35 @@ void symmetric_contraction_backward(const ContractionShape& s, const MonomialTab
       for (size_t r = 0; r < rows.size(); r += stride) {
         const T* w = cn + rows[r] * C;
         const T* g = gn + rows[r + 1] * C;
-        const int64_t ka = rows[r + 2];
-        const T* a = xn + ka * C;
-        T* da = dx + ka * C;
+        const int64_t ka = rows[r + 2], kb = degree >= 2 ? rows[r + 3] : ka, kd = degree == 3 ? rows[r + 4] : ka;
+        const T *a = xn + ka * C, *b = xn + kb * C, *d = xn + kd * C;
+        T *da = dx + ka * C, *db = dx + kb * C, *dd = dx + kd * C;
+        int64_t c = 0;
         if (degree == 1) {
-#pragma omp simd
-          for (int64_t c = 0; c < C; ++c) da[c] += g[c] * w[c];
+          for (; c + L <= C; c += L) V::store(da + c, V::load(da + c) + V::load(g + c) * V::load(w + c));
         } else if (degree == 2) {
-          const int64_t kb = rows[r + 3];
-          const T* b = xn + kb * C;
-          T* db = dx + kb * C;
-          // da and db may alias (a squared factor): accumulate through separate statements.
-          for (int64_t c = 0; c < C; ++c) {
-            const T gw = g[c] * w[c];
-            da[c] += gw * b[c];
-            db[c] += gw * a[c];
+          for (; c + L <= C; c += L) {
+            const auto gw = V::load(g + c) * V::load(w + c), va = V::load(a + c), vb = V::load(b + c);
+            V::store(da + c, V::load(da + c) + gw * vb);
+            V::store(db + c, V::load(db + c) + gw * va);
           }
         } else {
-          const int64_t kb = rows[r + 3], kd = rows[r + 4];
-          const T* b = xn + kb * C;
-          const T* d = xn + kd * C;
-          T* db = dx + kb * C;
-          T* dd = dx + kd * C;
-          for (int64_t c = 0; c < C; ++c) {
-            const T gw = g[c] * w[c];
+          for (; c + L <= C; c += L) {
+            const auto gw = V::load(g + c) * V::load(w + c);
+            const auto va = V::load(a + c), vb = V::load(b + c), vd = V::load(d + c);
+            V::store(da + c, V::load(da + c) + gw * vb * vd);
+            V::store(db + c, V::load(db + c) + gw * va * vd);
+            V::store(dd + c, V::load(dd + c) + gw * va * vb);
+          }
+        }
+        for (; c < C; ++c) {
+          const T gw = g[c] * w[c];
+          if (degree == 1) {
+            da[c] += gw;
+          } else if (degree == 2) {
+            da[c] += gw * b[c];
+            db[c] += gw * a[c];
+          } else {
             da[c] += gw * b[c] * d[c];
             db[c] += gw * a[c] * d[c];
             dd[c] += gw * a[c] * b[c];
