@@ -85,9 +85,7 @@ class AgnosticInteraction(torch.nn.Module):
             sc = self.skip(node_feats[:n_local], local_species)
         up = self.linear_up(node_feats)
         # radial MLPs read only the length: evaluated once per pair of opposite edges
-        tp_weights = self.radial_mlp(pair_feats)
-        if pair_cutoff is not None:
-            tp_weights = tp_weights * pair_cutoff
+        tp_weights = self.radial_mlp(pair_feats, pair_cutoff)
         message = self.linear(self.conv(up, sh, tp_weights, pair_of_edge, senders, receivers, n_local))
         if self.density:
             pair_density = torch.tanh(torch.pow(self.density_mlp(pair_feats), 2))
@@ -198,8 +196,6 @@ class AttentionInteraction(torch.nn.Module):
         up = self.linear_up(node_feats)
         down = self.linear_down(node_feats).squeeze(1)  # [n_total, D] scalars
         edge_feats, cutoff = per_edge(pair_feats, pair_cutoff, pair_of_edge)
-        tp_weights = self.radial_mlp(torch.cat([edge_feats, down[senders], down[receivers]], dim=-1))
-        if cutoff is not None:
-            tp_weights = tp_weights * cutoff
+        tp_weights = self.radial_mlp(torch.cat([edge_feats, down[senders], down[receivers]], dim=-1), cutoff)
         message = self.linear(self.conv(up, sh, tp_weights, edge_rows(senders), senders, receivers, n_local))
         return message / self.avg_num_neighbors, sc

@@ -40,6 +40,13 @@ def gather_paths(x: torch.Tensor, start: int, dim: int, num_paths: int) -> torch
     return x.reshape(n, num_paths, dim, c).transpose(1, 2).reshape(n, dim, num_paths * c)
 
 
+def matmul_components(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """[N, dim, K] @ [K, C_out] -> [N, dim, C_out] as one [N * dim, K] product
+    (`torch.ops.mace_deploy.linear`; torch.matmul would run N small batched products)."""
+    n, dim = x.shape[0], x.shape[1]
+    return torch.ops.mace_deploy.linear(x.reshape(n * dim, x.shape[2]), weight).view(n, dim, weight.shape[1])
+
+
 class LinearBlock(torch.nn.Module):
     """One output irrep of an equivariant linear map: reads `num_paths` consecutive input irrep
     blocks of the same (l, p) starting at component `start` and mixes their channels."""
@@ -55,7 +62,7 @@ class LinearBlock(torch.nn.Module):
         self.register_buffer("bias", bias if bias is not None else torch.zeros(0, dtype=weight.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.matmul(gather_paths(x, self.start, self.dim, self.num_paths), self.weight)
+        out = matmul_components(gather_paths(x, self.start, self.dim, self.num_paths), self.weight)
         if self.has_bias:
             out = out + self.bias
         return out
@@ -91,7 +98,7 @@ class ElementLinearBlock(torch.nn.Module):
         out = torch.zeros((x.shape[0], self.dim, self.weight.shape[2]), dtype=x.dtype, device=x.device)
         for e in elements:
             rows = torch.nonzero(species == e).squeeze(1)
-            out = out.index_copy(0, rows, torch.matmul(x.index_select(0, rows), self.weight[e]))
+            out = out.index_copy(0, rows, matmul_components(x.index_select(0, rows), self.weight[e]))
         return out
 
 
@@ -140,7 +147,16 @@ class ScalarMLP(torch.nn.Module):
         super().__init__()
         self.layers = torch.nn.ModuleList(layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
+    def forward(self, x: torch.Tensor, output_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """output_scale [rows, 1] multiplies the output rows (the radial cutoff). It is applied to
+        the input of the last layer when that layer is linear, (x s) W = (x W) s: a row of 64
+        hidden numbers instead of the paths x channels of the output (exact up to rounding)."""
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if i == last and output_scale is not None and layer.act == "":
+                x = x * output_scale
+                output_scale = None
             x = layer(x)
+        if output_scale is not None:
+            x = x * output_scale
         return x
