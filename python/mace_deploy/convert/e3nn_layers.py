@@ -153,17 +153,26 @@ def embedding_table(lin: o3.Linear, num_elements: int) -> torch.Tensor:
 
 def scalar_mlp(net: torch.nn.Module, dtype: torch.dtype) -> ScalarMLP:
     """e3nn `nn.FullyConnectedNet` -> ScalarMLP, with e3nn's weight normalisation applied exactly
-    as `_Layer.forward` applies it."""
+    as `_Layer.forward` applies it. The constant a hidden layer multiplies its activations by
+    (normalize2mom constant x sqrt(var_out)) is folded into the rows of the next layer's weights,
+    act(z) * s @ W = act(z) @ (s W), which saves two passes over every hidden layer's output."""
     layers = []
-    for layer in net:
+    modules = list(net)
+    input_scale = 1.0  # the previous layer's activation constant, carried into this layer's weights
+    for i, layer in enumerate(modules):
         w = layer.weight.detach().to(F64)
         if layer.act is not None:
             name, cst = normalized_activation(layer.act)
-            weight = w / (layer.h_in * layer.var_in) ** 0.5
-            layers.append(MLPLayer(weight.to(dtype), name, cst, layer.var_out ** 0.5))
+            weight = w * input_scale / (layer.h_in * layer.var_in) ** 0.5
+            if i + 1 < len(modules):
+                layers.append(MLPLayer(weight.to(dtype), name, 1.0, 1.0))
+                input_scale = cst * layer.var_out ** 0.5
+            else:
+                layers.append(MLPLayer(weight.to(dtype), name, cst, layer.var_out ** 0.5))
         else:
-            weight = w / (layer.h_in * layer.var_in / layer.var_out) ** 0.5
+            weight = w * input_scale / (layer.h_in * layer.var_in / layer.var_out) ** 0.5
             layers.append(MLPLayer(weight.to(dtype), "", 1.0, 1.0))
+            input_scale = 1.0
     return ScalarMLP(layers)
 
 

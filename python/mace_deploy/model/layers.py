@@ -127,16 +127,17 @@ class MLPLayer(torch.nn.Module):
         super().__init__()
         self.register_buffer("weight", weight)
         self.act = act  # "" for the linear output layer
-        self.act_scale = act_scale  # e3nn normalize2mom constant; exactly 1.0 where e3nn skips it
+        # e3nn normalize2mom constant (exactly 1.0 where e3nn skips it) and sqrt(var_out); both 1.0
+        # where the converter folded them into the next layer
+        self.act_scale = act_scale
         self.out_scale = out_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.ops.mace_deploy.linear(x, self.weight)
         if self.act != "":
             x = activation(x, self.act)
-            if self.act_scale != 1.0:
-                x = x * self.act_scale
-            x = x * self.out_scale
+            if self.act_scale * self.out_scale != 1.0:
+                x = x * (self.act_scale * self.out_scale)
         return x
 
 
