@@ -13,7 +13,9 @@ namespace {
 template <typename T>
 struct Blocking {
   static constexpr int64_t lanes = Simd<T>::lanes;
-  static constexpr int64_t panel = 2 * lanes;
+  // 6 x 2 accumulators + 2 panel vectors + 1 broadcast fit the 16 vector registers of AVX2/SSE
+  static constexpr int64_t vectors = 2;
+  static constexpr int64_t panel = vectors * lanes;
   static constexpr int64_t rows = 6;
   static constexpr int64_t depth = 128;
   static constexpr int64_t row_block = 48;
@@ -35,30 +37,26 @@ template <typename T, int64_t R>
 void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc, int64_t columns,
           bool accumulate) {
   using V = Simd<T>;
-  constexpr int64_t L = V::lanes, P = Blocking<T>::panel;
-  typename V::vec acc[R][2] = {};
+  constexpr int64_t L = V::lanes, P = Blocking<T>::panel, NV = Blocking<T>::vectors;
+  typename V::vec acc[R][NV] = {};
   for (int64_t k = 0; k < kc; ++k) {
-    const auto b0 = V::load(panel + k * P), b1 = V::load(panel + k * P + L);
+    typename V::vec b[NV];
+#pragma GCC unroll 4
+    for (int64_t v = 0; v < NV; ++v) b[v] = V::load(panel + k * P + v * L);
 #pragma GCC unroll 8
     for (int64_t r = 0; r < R; ++r) {
       const auto ar = V::splat(a[r * lda + k]);
-      acc[r][0] += ar * b0;
-      acc[r][1] += ar * b1;
+#pragma GCC unroll 4
+      for (int64_t v = 0; v < NV; ++v) acc[r][v] += ar * b[v];
     }
   }
   for (int64_t r = 0; r < R; ++r) {
     T* cr = c + r * ldc;
     if (columns == P) {
-      if (accumulate) {
-        acc[r][0] += V::load(cr);
-        acc[r][1] += V::load(cr + L);
-      }
-      V::store(cr, acc[r][0]);
-      V::store(cr + L, acc[r][1]);
+      for (int64_t v = 0; v < NV; ++v) V::store(cr + v * L, accumulate ? acc[r][v] + V::load(cr + v * L) : acc[r][v]);
     } else {
       T out[P];
-      V::store(out, acc[r][0]);
-      V::store(out + L, acc[r][1]);
+      for (int64_t v = 0; v < NV; ++v) V::store(out + v * L, acc[r][v]);
       for (int64_t j = 0; j < columns; ++j) cr[j] = accumulate ? cr[j] + out[j] : out[j];
     }
   }
@@ -67,13 +65,15 @@ void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc
 template <typename T>
 void tail_tile(int64_t rows, const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc,
                int64_t columns, bool accumulate) {
-  static_assert(Blocking<T>::rows == 6, "tail_tile covers 1..5 rows");
+  static_assert(Blocking<T>::rows <= 8, "tail_tile covers up to 7 rows");
   switch (rows) {
     case 1: return tile<T, 1>(a, lda, panel, kc, c, ldc, columns, accumulate);
     case 2: return tile<T, 2>(a, lda, panel, kc, c, ldc, columns, accumulate);
     case 3: return tile<T, 3>(a, lda, panel, kc, c, ldc, columns, accumulate);
     case 4: return tile<T, 4>(a, lda, panel, kc, c, ldc, columns, accumulate);
     case 5: return tile<T, 5>(a, lda, panel, kc, c, ldc, columns, accumulate);
+    case 6: return tile<T, 6>(a, lda, panel, kc, c, ldc, columns, accumulate);
+    case 7: return tile<T, 7>(a, lda, panel, kc, c, ldc, columns, accumulate);
     default: return;
   }
 }
