@@ -535,11 +535,22 @@ def machine_info() -> Dict[str, Any]:
         "logical_cpus": os.cpu_count(),
         "usable_cpus": usable,
         "simd": simd,
+        "mace_deploy_cpu_kernels": _cpu_kernel_isa(),
         "memory_gb": round(mem_gb, 1) if mem_gb else None,
         "os": platform.platform(),
         "loadavg_start": list(os.getloadavg()),
         "versions": versions,
     }
+
+
+def _cpu_kernel_isa() -> str:
+    """Instruction set of mace-deploy's CPU kernels on this machine (avx512, avx2, baseline)."""
+    try:
+        from mace_deploy import _C
+
+        return _C.cpu_kernel_isa()
+    except Exception:  # noqa: BLE001
+        return "?"
 
 
 def _module_attr(module: str, attr: str) -> str:
@@ -785,7 +796,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     info = machine_info()
     print(f"machine: {info['cpu']}, {info['logical_cpus']} logical CPUs ({info['usable_cpus']} usable), "
-          f"{info['memory_gb']} GiB, SIMD {'/'.join(info['simd']) or '?'}; load average at start "
+          f"{info['memory_gb']} GiB, SIMD {'/'.join(info['simd']) or '?'} (mace-deploy kernels: "
+          f"{info['mace_deploy_cpu_kernels']}); load average at start "
           + " ".join(f"{x:.2f}" for x in info["loadavg_start"]))
     print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
     print(f"models: {', '.join(models)} (random weights, seed {MODEL_SEED}); "
