@@ -63,22 +63,6 @@ void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc
 }
 
 template <typename T>
-void tail_tile(int64_t rows, const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc,
-               int64_t columns, bool accumulate) {
-  static_assert(Blocking<T>::rows <= 8, "tail_tile covers up to 7 rows");
-  switch (rows) {
-    case 1: return tile<T, 1>(a, lda, panel, kc, c, ldc, columns, accumulate);
-    case 2: return tile<T, 2>(a, lda, panel, kc, c, ldc, columns, accumulate);
-    case 3: return tile<T, 3>(a, lda, panel, kc, c, ldc, columns, accumulate);
-    case 4: return tile<T, 4>(a, lda, panel, kc, c, ldc, columns, accumulate);
-    case 5: return tile<T, 5>(a, lda, panel, kc, c, ldc, columns, accumulate);
-    case 6: return tile<T, 6>(a, lda, panel, kc, c, ldc, columns, accumulate);
-    case 7: return tile<T, 7>(a, lda, panel, kc, c, ldc, columns, accumulate);
-    default: return;
-  }
-}
-
-template <typename T>
 void matmul(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end) {
   using B = Blocking<T>;
   if (K == 0) {
@@ -96,7 +80,9 @@ void matmul(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t b
         for (; i + B::rows <= i1; i += B::rows) {
           tile<T, B::rows>(a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0);
         }
-        tail_tile<T>(i1 - i, a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0);
+        with_static_count<B::rows - 1>(static_cast<int>(i1 - i), [&]<int R>() {
+          tile<T, R>(a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0);
+        });
       }
     }
   }

@@ -119,23 +119,6 @@ void chunk_gradients(const T* angular, const T* const* go_rows, int64_t C, const
   }
 }
 
-template <typename T>
-void chunk_gradients(int n, const T* angular, const T* const* go_rows, int64_t C, const T* wp, const T* xk, T* dwp,
-                     T* dxk, T* dots) {
-  static_assert(kChunk == 4 || kChunk == 8, "chunk sizes 1..8 are instantiated");
-  switch (n) {
-    case 1: return chunk_gradients<T, 1>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
-    case 2: return chunk_gradients<T, 2>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
-    case 3: return chunk_gradients<T, 3>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
-    case 4: return chunk_gradients<T, 4>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
-    case 5: return chunk_gradients<T, 5>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
-    case 6: return chunk_gradients<T, 6>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
-    case 7: return chunk_gradients<T, 7>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
-    case 8: return chunk_gradients<T, 8>(angular, go_rows, C, wp, xk, dwp, dxk, dots);
-    default: return;
-  }
-}
-
 // One edge's contributions to the gradients of its weight row (dwe), its sender's features (dxs)
 // and its spherical harmonics (dsh), given its receiver's grad_out rows (go). Groups of more than
 // kChunk entries go in chunks: d/dw and d/dx are linear in the entries, so chunks add up.
@@ -149,8 +132,10 @@ void add_edge_gradients(const MessageShape& s, const CouplingTable& cg, const T*
     for (int64_t q0 = g.begin; q0 < g.end; q0 += kChunk) {
       const int n = static_cast<int>(std::min<int64_t>(kChunk, g.end - q0));
       for (int j = 0; j < n; ++j) go_rows[j] = go + cg.k_out[q0 + j] * C;
-      chunk_gradients<T>(n, angular + q0, go_rows, C, we + g.path * C, xs + g.k_in * C, dwe + g.path * C,
-                         dxs + g.k_in * C, dots);
+      with_static_count<kChunk>(n, [&]<int N>() {
+        chunk_gradients<T, N>(angular + q0, go_rows, C, we + g.path * C, xs + g.k_in * C, dwe + g.path * C,
+                              dxs + g.k_in * C, dots);
+      });
       for (int j = 0; j < n; ++j) dsh[cg.k_sh[q0 + j]] += coeff[q0 + j] * dots[j];
     }
   }

@@ -25,4 +25,14 @@ struct Simd {
   static vec splat(T a) { return vec{} + a; }
 };
 
+// Calls f.template operator()<N>() with N = n for a run-time n in [1, Max]: loops whose trip count
+// is a template parameter are unrolled and keep their accumulators in registers.
+template <int Max, typename F>
+void with_static_count(int n, F&& f) {
+  if constexpr (Max > 0) {
+    if (n == Max) return f.template operator()<Max>();
+    with_static_count<Max - 1>(n, f);
+  }
+}
+
 }  // namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA
