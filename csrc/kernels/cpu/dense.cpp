@@ -8,8 +8,8 @@
 namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA {
 namespace {
 
-// A tile of rows x kPanel outputs stays in registers (kRows x 2 vectors) while k runs over a
-// block of kDepth: the b panel block (kDepth x kPanel) stays in L1 for all row tiles of a block.
+// A tile of `rows` x `panel` outputs stays in registers while k runs over a block of `depth`;
+// that block of a b panel (depth x panel) stays in L1 for all row tiles of a `row_block`.
 template <typename T>
 struct Blocking {
   static constexpr int64_t lanes = Simd<T>::lanes;
