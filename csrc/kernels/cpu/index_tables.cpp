@@ -12,6 +12,7 @@ CouplingTable::CouplingTable(const int64_t* cg_index, int64_t nnz, int64_t out_c
   std::iota(order.begin(), order.end(), 0);
   auto key = [&](int64_t q) { return std::make_pair(cg_index[4 * q + 3], cg_index[4 * q]); };  // (path, k_in)
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return key(a) < key(b); });
+  std::vector<int64_t> group_of;  // per entry
   for (int64_t i = 0; i < nnz; ++i) {
     const int64_t q = order[i];
     if (groups.empty() || key(q) != std::make_pair(groups.back().path, groups.back().k_in)) {

@@ -27,54 +27,43 @@ void weighted_inputs(const CouplingTable& cg, int64_t C, const T* we, const T* x
   }
 }
 
-// acc[k, :] += sum over the entries q writing component k of angular[q] * wx[group(q), :]; the
-// sum over a component's entries stays in registers (four independent vectors of channels at a
-// time, so consecutive multiply-adds do not wait for each other).
-template <typename T>
-void add_edge_message(const MessageShape& s, const CouplingTable& cg, const T* angular, const T* wx, T* acc) {
+// o[:NV vectors] += sum over the entries by_out[qb .. qe) (all writing one output component) of
+// angular[q] * wx[group(q), :NV vectors]; the sum stays in NV independent registers, so
+// consecutive multiply-adds do not wait for each other.
+template <typename T, int NV>
+void add_component_block(const CouplingTable& cg, int64_t qb, int64_t qe, const T* angular, const T* wx,
+                         int64_t C, T* o) {
   using V = Simd<T>;
   constexpr int64_t L = V::lanes;
+  typename V::vec sum[NV];
+  for (int v = 0; v < NV; ++v) sum[v] = V::load(o + v * L);
+  for (int64_t i = qb; i < qe; ++i) {
+    const auto a = V::splat(angular[cg.by_out[i]]);
+    const T* p = wx + cg.by_out_group[i] * C;
+    for (int v = 0; v < NV; ++v) sum[v] += a * V::load(p + v * L);
+  }
+  for (int v = 0; v < NV; ++v) V::store(o + v * L, sum[v]);
+}
+
+// acc[k, :] += sum over the entries q writing component k of angular[q] * wx[group(q), :],
+// four vectors of channels at a time, then one, then the scalar rest.
+template <typename T>
+void add_edge_message(const MessageShape& s, const CouplingTable& cg, const T* angular, const T* wx, T* acc) {
+  constexpr int64_t L = Simd<T>::lanes;
   const int64_t C = s.channels;
   for (int64_t k = 0; k < s.out_components; ++k) {
     const int64_t qb = cg.out_offsets[k], qe = cg.out_offsets[k + 1];
     if (qb == qe) continue;
     T* o = acc + k * C;
     int64_t c = 0;
-    for (; c + 4 * L <= C; c += 4 * L) {
-      auto s0 = V::load(o + c), s1 = V::load(o + c + L), s2 = V::load(o + c + 2 * L), s3 = V::load(o + c + 3 * L);
-      for (int64_t i = qb; i < qe; ++i) {
-        const auto a = V::splat(angular[cg.by_out[i]]);
-        const T* p = wx + cg.by_out_group[i] * C + c;
-        s0 += a * V::load(p);
-        s1 += a * V::load(p + L);
-        s2 += a * V::load(p + 2 * L);
-        s3 += a * V::load(p + 3 * L);
-      }
-      V::store(o + c, s0);
-      V::store(o + c + L, s1);
-      V::store(o + c + 2 * L, s2);
-      V::store(o + c + 3 * L, s3);
-    }
-    for (; c + L <= C; c += L) {
-      auto s0 = V::load(o + c);
-      for (int64_t i = qb; i < qe; ++i) s0 += V::splat(angular[cg.by_out[i]]) * V::load(wx + cg.by_out_group[i] * C + c);
-      V::store(o + c, s0);
-    }
+    for (; c + 4 * L <= C; c += 4 * L) add_component_block<T, 4>(cg, qb, qe, angular, wx + c, C, o + c);
+    for (; c + L <= C; c += L) add_component_block<T, 1>(cg, qb, qe, angular, wx + c, C, o + c);
     for (; c < C; ++c) {
       T sum = o[c];
       for (int64_t i = qb; i < qe; ++i) sum += angular[cg.by_out[i]] * wx[cg.by_out_group[i] * C + c];
       o[c] = sum;
     }
   }
-}
-
-// Asks for the rows of the next edge while the current one is computed: senders and weight rows
-// are scattered in memory, so their first cache lines would otherwise stall the kernel.
-template <typename T>
-void prefetch_rows(const T* a, int64_t a_size, const T* b, int64_t b_size) {
-  constexpr int64_t line = 64 / sizeof(T);
-  for (int64_t i = 0; i < a_size; i += line) __builtin_prefetch(a + i);
-  for (int64_t i = 0; i < b_size; i += line) __builtin_prefetch(b + i);
 }
 
 // Entries of one (path, k_in) group handled together by the backward: their grad_out rows,
@@ -152,11 +141,6 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
     std::fill(acc, acc + s.out_components * C, T(0));
     for (int64_t i = by_receiver.offsets[r]; i < by_receiver.offsets[r + 1]; ++i) {
       const int64_t e = by_receiver.edges[i];
-      if (i + 1 < by_receiver.offsets[r + 1]) {
-        const int64_t next = by_receiver.edges[i + 1];
-        prefetch_rows(w + weight_rows[next] * s.paths * C, s.paths * C, x + senders[next] * s.in_components * C,
-                      s.in_components * C);
-      }
       angular_factors(cg, coeff, sh + e * s.sh_components, angular.data());
       weighted_inputs(cg, C, w + weight_rows[e] * s.paths * C, x + senders[e] * s.in_components * C, wx.data());
       add_edge_message(s, cg, angular.data(), wx.data(), acc);
@@ -175,11 +159,6 @@ void message_passing_backward(const MessageShape& s, const CouplingTable& cg, co
   std::vector<T> angular(cg.k_sh.size());
   for (int64_t i = 0; i < count; ++i) {
     const int64_t e = edges[i], row = weight_rows[e];
-    if (i + 1 < count) {
-      const int64_t next = edges[i + 1];
-      prefetch_rows(grad_w + weight_rows[next] * s.paths * C, s.paths * C, x + senders[next] * s.in_components * C,
-                    s.in_components * C);
-    }
     T* dsh = grad_sh + e * s.sh_components;
     std::fill(dsh, dsh + s.sh_components, T(0));
     angular_factors(cg, coeff, sh + e * s.sh_components, angular.data());

@@ -27,9 +27,9 @@ struct CouplingTable {
     int64_t path, k_in, begin, end;  // entries [begin, end) of k_sh/k_out/coeff
   };
   std::vector<Group> groups;
-  std::vector<int64_t> k_sh, k_out, group_of;
+  std::vector<int64_t> k_sh, k_out;
   std::vector<int64_t> order;  // entry of the caller's table each position came from
-  std::vector<int64_t> out_offsets, by_out, by_out_group;  // by_out_group[i] = group_of[by_out[i]]
+  std::vector<int64_t> out_offsets, by_out, by_out_group;  // by_out_group[i]: the group of entry by_out[i]
   CouplingTable(const int64_t* cg_index, int64_t nnz, int64_t out_components);
 };
 
