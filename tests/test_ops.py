@@ -144,6 +144,52 @@ def test_message_passing_without_edges_and_bad_indices():
         ops.message_passing(x, sh, w[:2], rows, senders, receivers, r, cg_index, cg_coeff, k_out)
 
 
+def reference_species_density(radial, sh, weight_rows, sender_species, receivers, num_receivers, num_species):
+    """Per-edge outer products materialised and summed with index_add, in plain torch."""
+    per_edge = sh.unsqueeze(2) * radial[weight_rows].unsqueeze(1)  # [E, M, K]
+    out = torch.zeros(num_receivers * num_species, sh.shape[1], radial.shape[1], dtype=radial.dtype)
+    out = out.index_add(0, receivers * num_species + sender_species, per_edge)
+    return out.view(num_receivers, num_species, sh.shape[1], radial.shape[1]).transpose(1, 2)
+
+
+def random_species_density(seed, receivers=6, edges=40, k=37, m=16, species=3, rows=15, dtype=torch.float64):
+    """Random inputs; edges share `rows` radial rows and some receiver has no edges."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(rows, k, generator=g, dtype=dtype), torch.randn(edges, m, generator=g, dtype=dtype),
+            torch.randint(0, rows, (edges,), generator=g), torch.randint(0, species, (edges,), generator=g),
+            torch.randint(0, receivers - 1, (edges,), generator=g), receivers, species)
+
+
+@pytest.mark.parametrize("k", [5, 64])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_species_density_matches_reference(k, dtype, tol):
+    args = random_species_density(6, k=k, dtype=dtype)
+    radial, sh = (t.requires_grad_(True) for t in args[:2])
+    ours = ops.species_density(radial, sh, *args[2:])
+    inputs = tuple(t.detach().double().requires_grad_(True) for t in args[:2])
+    ref = reference_species_density(*inputs, *args[2:])
+    assert ours.shape == ref.shape and torch.allclose(ours.double(), ref, rtol=tol, atol=tol)
+    grad_out = torch.randn(ref.shape, dtype=dtype, generator=torch.Generator().manual_seed(7))
+    for a, b in zip(torch.autograd.grad(ours, (radial, sh), grad_out),
+                    torch.autograd.grad(ref, inputs, grad_out.double())):
+        assert torch.allclose(a.double(), b, rtol=tol, atol=tol * float(b.abs().max()))
+
+
+def test_species_density_gradient_and_errors():
+    radial, sh, rows, species, receivers, r, s = random_species_density(8, k=7, m=4)
+    inputs = (radial.requires_grad_(True), sh.requires_grad_(True))
+    assert torch.autograd.gradcheck(lambda a, b: ops.species_density(a, b, rows, species, receivers, r, s),
+                                    inputs, eps=1e-6, atol=1e-7, rtol=1e-6)
+    empty = ops.species_density(radial, sh[:0], rows[:0], species[:0], receivers[:0], r, s)
+    assert empty.shape == (r, 4, s, 7) and torch.all(empty == 0)
+    with pytest.raises(RuntimeError, match="sender_species entry is outside"):
+        ops.species_density(radial, sh, rows, species, receivers, r, 1)
+    with pytest.raises(RuntimeError, match="receivers entry is outside"):
+        ops.species_density(radial, sh, rows, species, receivers, 2, s)
+    with pytest.raises(RuntimeError, match="weight_rows entry is outside"):
+        ops.species_density(radial[:2], sh, rows, species, receivers, r, s)
+
+
 @pytest.mark.parametrize("shape", [(1000, 64, 1280), (997, 64, 64), (50, 10, 64), (37, 13, 29), (7, 300, 5),
                                    (3, 0, 4), (0, 8, 8)])
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])

@@ -11,7 +11,7 @@
 
 namespace mace_deploy {
 
-constexpr int64_t kOpsVersion = 3;  // 2: message_passing takes weight_rows; 3: linear
+constexpr int64_t kOpsVersion = 4;  // 2: message_passing takes weight_rows; 3: linear; 4: species_density
 
 // Version of the op library actually loaded. Defined out of line so that every library using it
 // links (and so loads, registering the ops) libmace_deploy_ops.
@@ -32,6 +32,15 @@ at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_
                            const at::Tensor& edge_weights, const at::Tensor& weight_rows, const at::Tensor& senders,
                            const at::Tensor& receivers, int64_t num_receivers, const at::Tensor& cg_index,
                            const at::Tensor& cg_coeff, int64_t num_out_components);
+
+// Neighbour density by sender element: for every edge e (receiver r, sender element s_e),
+//   out[r, m, s_e, k] += edge_sh[e, m] * radial[weight_rows[e], k].
+// radial [W, K], edge_sh [E, M], weight_rows / sender_species (in [0, num_species)) / receivers
+// int64 [E] -> [num_receivers, M, num_species, K]. The first layer's message passing, regrouped
+// (model/interaction.py). Kernel kernels/cpu/species_density.h; differentiable in radial, edge_sh.
+at::Tensor species_density(const at::Tensor& radial, const at::Tensor& edge_sh, const at::Tensor& weight_rows,
+                           const at::Tensor& sender_species, const at::Tensor& receivers, int64_t num_receivers,
+                           int64_t num_species);
 
 // MACE symmetric contraction as per-element polynomials in the node features:
 //   out[n, k_out(m), u] = sum_m coefficients[species[n], m, u] * prod_j x[n, k_j(m), u]

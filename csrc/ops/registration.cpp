@@ -17,6 +17,12 @@ TORCH_LIBRARY(mace_deploy, m) {
       "Tensor weight_rows, Tensor senders, Tensor receivers, Tensor cg_index, Tensor cg_coeff) "
       "-> (Tensor, Tensor, Tensor)");
   m.def(
+      "species_density(Tensor radial, Tensor edge_sh, Tensor weight_rows, Tensor sender_species, "
+      "Tensor receivers, int num_receivers, int num_species) -> Tensor");
+  m.def(
+      "species_density_backward(Tensor grad_out, Tensor radial, Tensor edge_sh, Tensor weight_rows, "
+      "Tensor sender_species, Tensor receivers) -> (Tensor, Tensor)");
+  m.def(
       "symmetric_contraction(Tensor x, Tensor species, Tensor monomials, Tensor coefficients, "
       "int num_out_components) -> Tensor");
   m.def(

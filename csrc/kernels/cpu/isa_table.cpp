@@ -6,6 +6,8 @@ namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA {
 void fill(KernelTable<float>& f32, KernelTable<double>& f64) {
   add_message_passing(f32);
   add_message_passing(f64);
+  add_species_density(f32);
+  add_species_density(f64);
   add_symmetric_contraction(f32);
   add_symmetric_contraction(f64);
   add_dense(f32);

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/message_passing.h"
+#include "kernels/cpu/species_density.h"
 #include "kernels/cpu/symmetric_contraction.h"
 
 namespace mace_deploy::cpu {
@@ -24,6 +25,14 @@ struct KernelTable {
                                    const int64_t* senders, const int64_t* receivers, const int64_t* edges,
                                    int64_t count, int64_t row_begin, int64_t row_end, T* grad_x_partial, T* grad_sh,
                                    T* grad_w);
+  // kernels/cpu/species_density.h
+  void (*species_density_forward)(const DensityShape&, const T* radial, const T* sh, const int64_t* weight_rows,
+                                  const int64_t* sender_species, const EdgeIndex& by_receiver, T* out,
+                                  int64_t begin, int64_t end);
+  void (*species_density_backward)(const DensityShape&, const T* grad_out, const T* radial, const T* sh,
+                                   const int64_t* weight_rows, const int64_t* sender_species,
+                                   const int64_t* receivers, const int64_t* edges, int64_t count,
+                                   int64_t row_begin, int64_t row_end, T* grad_radial, T* grad_sh);
   // kernels/cpu/symmetric_contraction.h
   void (*symmetric_contraction_forward)(const ContractionShape&, const MonomialTable&, const T* x,
                                         const int64_t* species, const T* coeff, T* out, int64_t begin, int64_t end);
@@ -58,6 +67,8 @@ MACE_DEPLOY_DECLARE_ISA(baseline)
 namespace MACE_DEPLOY_CPU_ISA {
 template <typename T>
 void add_message_passing(KernelTable<T>&);
+template <typename T>
+void add_species_density(KernelTable<T>&);
 template <typename T>
 void add_symmetric_contraction(KernelTable<T>&);
 template <typename T>

@@ -76,8 +76,10 @@ def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
     else:
         scale, shift = 1.0, 0.0
 
+    embedding = embedding_table(model.node_embedding.linear, num_elements).to(dtype)
+    mace_blocks.regroup_first_convolution(interactions[0], embedding)
     deployed = MACEModel(
-        embedding=embedding_table(model.node_embedding.linear, num_elements).to(dtype),
+        embedding=embedding,
         radial=mace_blocks.radial_embedding(model.radial_embedding, atomic_numbers, dtype),
         sh_lmax=int(model.spherical_harmonics._lmax),
         interactions=interactions, products=products, readouts=readouts, readout_layers=readout_layers,

@@ -10,7 +10,8 @@ import torch
 from e3nn import o3
 
 from ..errors import UnsupportedModelError
-from ..model.interaction import AgnosticInteraction, AttentionInteraction, Convolution, Gate, NonLinearInteraction
+from ..model.interaction import (AgnosticInteraction, AttentionInteraction, Convolution, Gate, NonLinearInteraction,
+                                 SpeciesConvolution)
 from ..model.product import Product
 from ..model.radial import RadialEmbedding, ZBLRepulsion
 from ..model.readout import Readout
@@ -43,6 +44,42 @@ def convolution(block, dtype: torch.dtype) -> Convolution:
     _require_e3nn(block.conv_tp, "the convolution tensor product")
     cg_index, cg_coeff, num_paths, num_out = layers.tensor_product_program(block.conv_tp)
     return Convolution(cg_index, cg_coeff.to(dtype), num_paths, num_out)
+
+
+def regroup_first_convolution(first: torch.nn.Module, embedding: torch.Tensor) -> None:
+    """Gives the first interaction the route by sender element (model/interaction.py,
+    SpeciesConvolution) where its structure allows: the input is the element embedding (one
+    scalar irrep), the radial MLP ends in a linear layer, and each path maps the harmonics of one
+    degree to consecutive outputs with one coefficient. Otherwise it keeps the per-edge route."""
+    if not isinstance(first, AgnosticInteraction) or not first.radial_mlp.linear_output:
+        return
+    conv = first.conv
+    channels = embedding.shape[1]
+    if first.radial_mlp.output_weight().shape[1] != conv.num_paths * channels:
+        return
+    k_in, k_sh, k_out, path = conv.cg_index.unbind(1)
+    if bool((k_in != 0).any()):
+        return
+    tolerance = 4 * torch.finfo(conv.cg_coeff.dtype).eps
+    blocks = []  # (first output, path, first harmonic, dimension, coefficient)
+    for p in range(conv.num_paths):
+        mine = torch.nonzero(path == p).squeeze(1)
+        if len(mine) == 0:
+            continue
+        mine = mine[torch.argsort(k_sh[mine])]
+        sh_p, out_p, coeff_p = k_sh[mine], k_out[mine], conv.cg_coeff[mine].to(F64)
+        steps = torch.arange(len(mine))
+        if (not torch.equal(sh_p, sh_p[0] + steps) or not torch.equal(out_p, out_p[0] + steps)
+                or float((coeff_p - coeff_p[0]).abs().max()) > tolerance * abs(float(coeff_p[0]))):
+            return
+        blocks.append((int(out_p[0]), p, int(sh_p[0]), len(mine), float(coeff_p[0])))
+    blocks.sort()
+    if [b[0] for b in blocks] != [sum(b[3] for b in blocks[:i]) for i in range(len(blocks))] or \
+            sum(b[3] for b in blocks) != conv.num_out_components:
+        return
+    first.add_species_convolution(SpeciesConvolution(
+        embedding.unsqueeze(1), [b[1] for b in blocks], [b[2] for b in blocks], [b[3] for b in blocks],
+        [b[4] for b in blocks]))
 
 
 def radial_embedding(block, atomic_numbers: List[int], dtype: torch.dtype) -> RadialEmbedding:

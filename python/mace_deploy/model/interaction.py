@@ -4,7 +4,7 @@ Each block returns (message [n_local, K_target, C], skip connection [n_local, K_
 None) exactly as the mace-torch block of the same name does.
 """
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -31,6 +31,56 @@ class Convolution(torch.nn.Module):
         return torch.ops.mace_deploy.message_passing(
             node_feats, sh, weights, weight_rows, senders, receivers, n_local, self.cg_index, self.cg_coeff,
             self.num_out_components)
+
+
+class SpeciesConvolution(torch.nn.Module):
+    """The first layer's Convolution regrouped by sender element; the same sums in another order.
+
+    There a sender's features are those of its element, x_s [C], and the radial weights of edge e
+    are h_e W (h_e: input of the radial MLP's linear last layer, cutoff included). Path p (the
+    scalar input times the spherical harmonics of one degree, components m, coefficient c_p) is
+      out[r, m, :] = sum_{e -> r} c_p sh[e, m] (h_e W_p) * x_s(e)
+                   = sum_{s, k} D[r, m, s, k] (c_p W_p[k, :] * x_s),
+      D[r, m, s, k] = sum over edges e -> r from element s of sh[e, m] h_e[k]
+    (torch.ops.mace_deploy.species_density): per edge M x K products (16 x 64) instead of the
+    K x P x C of the last radial layer plus the message passing, then one [S K, C] product per
+    receiver and path. Worth it while few elements are present (`cheaper`)."""
+
+    def __init__(self, element_feats: torch.Tensor, paths: List[int], sh_start: List[int], dims: List[int],
+                 coeffs: List[float]):
+        super().__init__()
+        self.register_buffer("element_feats", element_feats)  # [elements, 1, C] the layer's input by element
+        # paths in the order of their output components: weight block, first harmonic, dimension, coefficient
+        self.paths = paths
+        self.sh_start = sh_start
+        self.dims = dims
+        self.coeffs = coeffs
+
+    def cheaper(self, num_species: int, n_local: int, num_edges: int, num_rows: int, hidden: int,
+                sh_components: int, conv: Convolution) -> bool:
+        """Whether this route takes fewer multiply-adds than the per-edge one (the backward scales alike)."""
+        channels = self.element_feats.shape[2]
+        by_species = num_edges * sh_components * hidden + n_local * num_species * hidden * channels * sum(self.dims)
+        per_edge = num_rows * hidden * conv.num_paths * channels + num_edges * conv.cg_index.shape[0] * channels
+        return num_species > 0 and by_species < per_edge
+
+    def forward(self, up_by_element: torch.Tensor, hidden: torch.Tensor, output_weight: torch.Tensor,
+                sh: torch.Tensor, weight_rows: torch.Tensor, present: torch.Tensor, species: torch.Tensor,
+                senders: torch.Tensor, receivers: torch.Tensor, n_local: int) -> torch.Tensor:
+        """up_by_element [elements, 1, C]: the layer's linear_up of element_feats; present: sorted
+        elements of the graph. Returns [n_local, K_out, C] as Convolution does."""
+        num_species, k, c = present.shape[0], hidden.shape[1], up_by_element.shape[2]
+        compact = torch.zeros(up_by_element.shape[0], dtype=torch.int64, device=species.device)
+        compact[present] = torch.arange(num_species, dtype=torch.int64, device=species.device)
+        density = torch.ops.mace_deploy.species_density(hidden, sh, weight_rows, compact[species[senders]],
+                                                        receivers, n_local, num_species)
+        x = up_by_element[present, 0, :].unsqueeze(1)  # [S, 1, C]
+        outs: List[torch.Tensor] = []
+        for path, first, dim, coeff in zip(self.paths, self.sh_start, self.dims, self.coeffs):
+            weight = (x * output_weight[:, path * c:(path + 1) * c].unsqueeze(0) * coeff).reshape(num_species * k, c)
+            per_receiver = density.narrow(1, first, dim).reshape(n_local * dim, num_species * k)
+            outs.append(torch.ops.mace_deploy.linear(per_receiver, weight).view(n_local, dim, c))
+        return torch.cat(outs, dim=1)
 
 
 def per_edge(pair_feats: torch.Tensor, pair_cutoff: Optional[torch.Tensor],
@@ -75,6 +125,27 @@ class AgnosticInteraction(torch.nn.Module):
         self.density = density_mlp is not None
         self.density_mlp = density_mlp if density_mlp is not None else ScalarMLP([])
 
+    def add_species_convolution(self, species_conv: SpeciesConvolution) -> None:
+        """First layer only (convert/mace_blocks.py checks it applies): take that route when cheaper."""
+        self.species_conv = species_conv
+
+    def convolve(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor, pair_feats: torch.Tensor,
+                 pair_cutoff: Optional[torch.Tensor], pair_of_edge: torch.Tensor, senders: torch.Tensor,
+                 receivers: torch.Tensor, n_local: int) -> torch.Tensor:
+        # radial MLPs read only the length: evaluated once per pair of opposite edges
+        if hasattr(self, "species_conv"):
+            present = torch.unique(species)
+            hidden = self.radial_mlp.hidden(pair_feats, pair_cutoff)
+            if self.species_conv.cheaper(present.shape[0], n_local, senders.shape[0], hidden.shape[0],
+                                         hidden.shape[1], sh.shape[1], self.conv):
+                return self.species_conv(self.linear_up(self.species_conv.element_feats), hidden,
+                                         self.radial_mlp.output_weight(), sh, pair_of_edge, present, species,
+                                         senders, receivers, n_local)
+            tp_weights = self.radial_mlp.output(hidden)
+        else:
+            tp_weights = self.radial_mlp(pair_feats, pair_cutoff)
+        return self.conv(self.linear_up(node_feats), sh, tp_weights, pair_of_edge, senders, receivers, n_local)
+
     def forward(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
                 pair_feats: torch.Tensor, pair_cutoff: Optional[torch.Tensor], pair_of_edge: torch.Tensor,
                 senders: torch.Tensor, receivers: torch.Tensor,
@@ -83,10 +154,8 @@ class AgnosticInteraction(torch.nn.Module):
         sc: Optional[torch.Tensor] = None
         if self.residual:
             sc = self.skip(node_feats[:n_local], local_species)
-        up = self.linear_up(node_feats)
-        # radial MLPs read only the length: evaluated once per pair of opposite edges
-        tp_weights = self.radial_mlp(pair_feats, pair_cutoff)
-        message = self.linear(self.conv(up, sh, tp_weights, pair_of_edge, senders, receivers, n_local))
+        message = self.linear(self.convolve(node_feats, species, sh, pair_feats, pair_cutoff, pair_of_edge, senders,
+                                            receivers, n_local))
         if self.density:
             pair_density = torch.tanh(torch.pow(self.density_mlp(pair_feats), 2))
             if pair_cutoff is not None:

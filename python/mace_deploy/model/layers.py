@@ -147,16 +147,36 @@ class ScalarMLP(torch.nn.Module):
     def __init__(self, layers: List[MLPLayer]):
         super().__init__()
         self.layers = torch.nn.ModuleList(layers)
+        self.linear_output = len(layers) > 0 and layers[-1].act == ""
+
+    def hidden(self, x: torch.Tensor, output_scale: Optional[torch.Tensor]) -> torch.Tensor:
+        """The input of the (linear) last layer, its rows times output_scale [rows, 1]."""
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if i < last:
+                x = layer(x)
+        if output_scale is not None:
+            x = x * output_scale
+        return x
+
+    def output_weight(self) -> torch.Tensor:
+        """The last layer's weight [hidden, outputs]."""
+        weight = torch.zeros(0)
+        for layer in self.layers:
+            weight = layer.weight
+        return weight
+
+    def output(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The (linear) last layer applied to `hidden`."""
+        return torch.ops.mace_deploy.linear(hidden, self.output_weight())
 
     def forward(self, x: torch.Tensor, output_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
         """output_scale [rows, 1] multiplies the output rows (the radial cutoff). It is applied to
         the input of the last layer when that layer is linear, (x s) W = (x W) s: a row of 64
         hidden numbers instead of the paths x channels of the output (exact up to rounding)."""
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            if i == last and output_scale is not None and layer.act == "":
-                x = x * output_scale
-                output_scale = None
+        if self.linear_output:
+            return self.output(self.hidden(x, output_scale))
+        for layer in self.layers:
             x = layer(x)
         if output_scale is not None:
             x = x * output_scale
