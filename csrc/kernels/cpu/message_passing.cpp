@@ -154,17 +154,26 @@ void message_passing_backward(const MessageShape& s, const CouplingTable& cg, co
                               const int64_t* senders, const int64_t* receivers, const int64_t* edges,
                               int64_t count, int64_t row_begin, int64_t row_end, T* grad_x_partial, T* grad_sh,
                               T* grad_w) {
-  const int64_t C = s.channels;
-  std::fill(grad_w + row_begin * s.paths * C, grad_w + row_end * s.paths * C, T(0));
+  const int64_t C = s.channels, row_size = s.paths * C;
+  // Rows are zeroed when their first edge comes, while they are in cache: a separate pass over all
+  // of grad_w would write the whole (large) array to memory once more.
+  std::vector<char> zeroed(row_end - row_begin, 0);
   std::vector<T> angular(cg.k_sh.size());
   for (int64_t i = 0; i < count; ++i) {
     const int64_t e = edges[i], row = weight_rows[e];
+    if (!zeroed[row - row_begin]) {
+      std::fill(grad_w + row * row_size, grad_w + (row + 1) * row_size, T(0));
+      zeroed[row - row_begin] = 1;
+    }
     T* dsh = grad_sh + e * s.sh_components;
     std::fill(dsh, dsh + s.sh_components, T(0));
     angular_factors(cg, coeff, sh + e * s.sh_components, angular.data());
     add_edge_gradients(s, cg, coeff, angular.data(), grad_out + receivers[e] * s.out_components * C,
                        x + senders[e] * s.in_components * C, w + row * s.paths * C,
-                       grad_x_partial + senders[e] * s.in_components * C, grad_w + row * s.paths * C, dsh);
+                       grad_x_partial + senders[e] * s.in_components * C, grad_w + row * row_size, dsh);
+  }
+  for (int64_t row = row_begin; row < row_end; ++row) {  // rows no edge uses
+    if (!zeroed[row - row_begin]) std::fill(grad_w + row * row_size, grad_w + (row + 1) * row_size, T(0));
   }
 }
 
