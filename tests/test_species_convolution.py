@@ -8,10 +8,11 @@ import torch
 
 import model_zoo
 from mace_deploy.convert.compile import build
+from mace_deploy.convert.mace_blocks import AGNOSTIC_INTERACTIONS
 from mace_deploy.graph import atoms_to_graph
-from mace_deploy.model.interaction import AgnosticInteraction
 
-FIRST_BLOCKS = {name: model_zoo.config(name).get("interaction_cls_first") for name in model_zoo.CONFIGS}
+FIRST_BLOCKS = {name: model_zoo.config(name)["interaction_cls_first"] for name in model_zoo.CONFIGS}
+AGNOSTIC_FIRST = sorted(name for name, block in FIRST_BLOCKS.items() if block in AGNOSTIC_INTERACTIONS)
 
 
 def energy_and_edge_gradients(model, atoms, route):
@@ -22,11 +23,6 @@ def energy_and_edge_gradients(model, atoms, route):
     vectors = g.edge_vectors.to(model.embedding.dtype).requires_grad_(True)
     energy = model(g.species, g.edge_index, vectors, len(atoms)).sum()
     return energy.detach(), torch.autograd.grad(energy, vectors)[0]
-
-
-AGNOSTIC_FIRST = sorted(name for name, block in FIRST_BLOCKS.items() if block.startswith("RealAgnostic")
-                        and block != "RealAgnosticAttResidualInteractionBlock"
-                        and block != "RealAgnosticResidualNonLinearInteractionBlock")
 
 
 def deployed(config):
@@ -53,9 +49,10 @@ def test_other_first_layers_keep_the_edge_route(config):
 
 
 def test_route_follows_cost():
-    first = deployed("base").interactions[0]
+    model = deployed("base")
+    first = model.interactions[0]
     conv, hidden = first.species_conv, first.radial_mlp.output_weight().shape[0]
-    sh_components = (model_zoo.config("base").get("max_ell", 3) + 1) ** 2
+    sh_components = (model.sh_lmax + 1) ** 2
     # dense one-element solid: 1000 atoms, 78 neighbours each, edges paired
     assert conv.cheaper(1, 1000, 78000, 39000, hidden, sh_components, first.conv)
     # many elements, few neighbours: per-receiver products cost more than the per-edge route
