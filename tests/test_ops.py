@@ -106,6 +106,22 @@ def test_message_passing_matches_reference(dtype, tol, channels):
     assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
+def test_message_passing_many_edges_per_receiver(dtype, tol, channels):
+    """Receivers with more edges than one forward chunk, a receiver without edges, and (path, k_in)
+    groups of more entries than the kernels keep in registers at once."""
+    args = random_message_passing(5, nodes=40, receivers=4, edges=300, k_in=2, paths=2, nnz=70, weight_rows=150,
+                                  dtype=dtype, channels=channels)
+    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = args
+    receivers = receivers.clamp(max=2)  # receiver 3 gets no edge
+    args = (x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out)
+    ours = ops.message_passing(*args)
+    ref = reference_message_passing(*[a.double() if torch.is_tensor(a) and a.is_floating_point() else a for a in args])
+    assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol)
+    assert torch.all(ours[3] == 0)
+
+
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
 def test_message_passing_backward_matches_reference(dtype, tol):
     """All three gradients at once against autograd through the reference, with 37 channels (a

@@ -68,7 +68,7 @@ at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& sh_in, const at
   const auto weight_rows = weight_rows_in.contiguous();
   const auto senders = senders_in.contiguous(), receivers = receivers_in.contiguous();
   const auto cg_index = cg_index_in.contiguous();
-  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0), out_components);
+  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0));
   const auto coeff = cg_coeff_in.index_select(0, at::tensor(table.order, cg_index.options())).contiguous();
   const cpu::EdgeIndex by_receiver(receivers.data_ptr<int64_t>(), receivers.size(0), num_receivers);
   const auto shape = shape_of(x, sh, w, out_components);
@@ -93,7 +93,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   const auto w = w_in.contiguous(), senders = senders_in.contiguous(), receivers = receivers_in.contiguous();
   const auto weight_rows = weight_rows_in.contiguous();
   const auto cg_index = cg_index_in.contiguous();
-  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0), grad_out.size(1));
+  const cpu::CouplingTable table(cg_index.data_ptr<int64_t>(), cg_index.size(0));
   const auto coeff = cg_coeff_in.index_select(0, at::tensor(table.order, cg_index.options())).contiguous();
   const auto shape = shape_of(x, sh, w, grad_out.size(1));
   const int64_t parts = at::get_num_threads();

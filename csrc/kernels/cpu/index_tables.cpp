@@ -7,26 +7,19 @@
 
 namespace mace_deploy::cpu {
 
-CouplingTable::CouplingTable(const int64_t* cg_index, int64_t nnz, int64_t out_components)
-    : order(nnz), out_offsets(out_components + 1, 0) {
+CouplingTable::CouplingTable(const int64_t* cg_index, int64_t nnz) : order(nnz) {
   std::iota(order.begin(), order.end(), 0);
   auto key = [&](int64_t q) { return std::make_pair(cg_index[4 * q + 3], cg_index[4 * q]); };  // (path, k_in)
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return key(a) < key(b); });
-  std::vector<int64_t> group_of;  // per entry
   for (int64_t i = 0; i < nnz; ++i) {
     const int64_t q = order[i];
     if (groups.empty() || key(q) != std::make_pair(groups.back().path, groups.back().k_in)) {
       groups.push_back({cg_index[4 * q + 3], cg_index[4 * q], i, i});
     }
     groups.back().end = i + 1;
-    group_of.push_back(static_cast<int64_t>(groups.size()) - 1);
     k_sh.push_back(cg_index[4 * q + 1]);
     k_out.push_back(cg_index[4 * q + 2]);
   }
-  const EdgeIndex entries_by_out(k_out.data(), nnz, out_components);
-  out_offsets = entries_by_out.offsets;
-  by_out = entries_by_out.edges;
-  for (const int64_t q : by_out) by_out_group.push_back(group_of[q]);
 }
 
 EdgeIndex::EdgeIndex(const int64_t* node_of_edge, int64_t num_edges, int64_t num_nodes)

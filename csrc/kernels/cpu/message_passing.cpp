@@ -15,60 +15,88 @@ void angular_factors(const CouplingTable& cg, const T* coeff, const T* she, T* a
   for (size_t q = 0; q < cg.k_sh.size(); ++q) angular[q] = coeff[q] * she[cg.k_sh[q]];
 }
 
-// wx[g, :] = w[path(g), :] * x[k_in(g), :] for every (path, k_in) group of one edge.
+// Entries of one (path, k_in) group handled together: their sums (forward) or their grad_out rows,
+// angular factors and per-lane d/d sh sums (backward) stay in registers.
+constexpr int64_t kChunk = MACE_DEPLOY_CPU_VECTOR_BYTES == 64 ? 8 : 4;
+
+// A one-lane stand-in for Simd<T>, for the channels left over after the full vectors.
 template <typename T>
-void weighted_inputs(const CouplingTable& cg, int64_t C, const T* we, const T* xs, T* wx) {
-  for (size_t g = 0; g < cg.groups.size(); ++g) {
-    const T* wp = we + cg.groups[g].path * C;
-    const T* xk = xs + cg.groups[g].k_in * C;
-    T* out = wx + g * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) out[c] = wp[c] * xk[c];
+struct OneLane {
+  static constexpr int64_t lanes = 1;
+  using vec = T;
+  static vec load(const T* p) { return *p; }
+  static void store(T* p, vec v) { *p = v; }
+  static vec splat(T a) { return a; }
+};
+
+// A chunk of one receiver's edges, for the forward: per edge j, its angular factors
+// (angular[j * nnz + q]) and its weight row and sender's feature row; `next` edges follow it.
+template <typename T>
+struct ForwardChunk {
+  int64_t count;
+  const T* angular;
+  const T* const* w_rows;
+  const T* const* x_rows;
+  const int64_t* next;
+  int64_t next_count;
+};
+
+// Prefetches `bytes` from each of `count` slices, `stride` elements apart, starting at p.
+template <typename T>
+void prefetch_slices(const T* p, int64_t stride, int64_t count, int64_t bytes) {
+  for (int64_t i = 0; i < count; ++i) {
+    const char* b = reinterpret_cast<const char*>(p + i * stride);
+    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(b + off, 0, 2);  // to L2 only
   }
 }
 
-// o[:NV vectors] += sum over the entries by_out[qb .. qe) (all writing one output component) of
-// angular[q] * wx[group(q), :NV vectors]; the sum stays in NV independent registers, so
-// consecutive multiply-adds do not wait for each other.
-template <typename T, int NV>
-void add_component_block(const CouplingTable& cg, int64_t qb, int64_t qe, const T* angular, const T* wx,
-                         int64_t C, T* o) {
-  using V = Simd<T>;
+// Entries q0 .. q0 + N of group g, channels [c0, c0 + NV vectors): y[q] = sum over the chunk's
+// edges of angular[q] * w[path] * x[k_in] in N x NV registers (the edges are the long dimension
+// of a small matrix product), then o[k_out(q)] += y[q].
+template <typename V, int NV, int N, typename T>
+void add_group_entries(const CouplingTable& cg, const CouplingTable::Group& g, int64_t q0, int64_t nnz,
+                       const ForwardChunk<T>& chunk, int64_t c0, int64_t C, T* o) {
   constexpr int64_t L = V::lanes;
-  typename V::vec sum[NV];
-  for (int v = 0; v < NV; ++v) sum[v] = V::load(o + v * L);
-  for (int64_t i = qb; i < qe; ++i) {
-    const auto a = V::splat(angular[cg.by_out[i]]);
-    const T* p = wx + cg.by_out_group[i] * C;
-    for (int v = 0; v < NV; ++v) sum[v] += a * V::load(p + v * L);
+  typename V::vec y[N][NV] = {};
+  const int64_t w_offset = g.path * C + c0, x_offset = g.k_in * C + c0;
+  for (int64_t j = 0; j < chunk.count; ++j) {
+    typename V::vec wx[NV];
+    for (int v = 0; v < NV; ++v) {
+      wx[v] = V::load(chunk.w_rows[j] + w_offset + v * L) * V::load(chunk.x_rows[j] + x_offset + v * L);
+    }
+    const T* a = chunk.angular + j * nnz + q0;
+    for (int n = 0; n < N; ++n) {
+      const auto s = V::splat(a[n]);
+      for (int v = 0; v < NV; ++v) y[n][v] += s * wx[v];
+    }
   }
-  for (int v = 0; v < NV; ++v) V::store(o + v * L, sum[v]);
+  for (int n = 0; n < N; ++n) {
+    T* on = o + cg.k_out[q0 + n] * C + c0;
+    for (int v = 0; v < NV; ++v) V::store(on + v * L, V::load(on + v * L) + y[n][v]);
+  }
 }
 
-// acc[k, :] += sum over the entries q writing component k of angular[q] * wx[group(q), :],
-// four vectors of channels at a time, then one, then the scalar rest.
-template <typename T>
-void add_edge_message(const MessageShape& s, const CouplingTable& cg, const T* angular, const T* wx, T* acc) {
-  constexpr int64_t L = Simd<T>::lanes;
-  const int64_t C = s.channels;
-  for (int64_t k = 0; k < s.out_components; ++k) {
-    const int64_t qb = cg.out_offsets[k], qe = cg.out_offsets[k + 1];
-    if (qb == qe) continue;
-    T* o = acc + k * C;
-    int64_t c = 0;
-    for (; c + 4 * L <= C; c += 4 * L) add_component_block<T, 4>(cg, qb, qe, angular, wx + c, C, o + c);
-    for (; c + L <= C; c += L) add_component_block<T, 1>(cg, qb, qe, angular, wx + c, C, o + c);
-    for (; c < C; ++c) {
-      T sum = o[c];
-      for (int64_t i = qb; i < qe; ++i) sum += angular[cg.by_out[i]] * wx[cg.by_out_group[i] * C + c];
-      o[c] = sum;
+// Channels [c0, c0 + NV vectors) of one receiver's output o, from one chunk of its edges.
+template <typename V, int NV, typename T>
+void add_channel_block(const MessageShape& s, const CouplingTable& cg, const T* x, const T* w,
+                       const int64_t* weight_rows, const int64_t* senders, const ForwardChunk<T>& chunk, int64_t c0,
+                       T* o) {
+  const int64_t C = s.channels, nnz = static_cast<int64_t>(cg.k_sh.size());
+  // The rows are gathered from memory a slice at a time: fetch the next chunk's slices now.
+  const int64_t bytes = NV * V::lanes * static_cast<int64_t>(sizeof(T));
+  for (int64_t j = 0; j < chunk.next_count; ++j) {
+    const int64_t e = chunk.next[j];
+    prefetch_slices(w + weight_rows[e] * s.paths * C + c0, C, s.paths, bytes);
+    prefetch_slices(x + senders[e] * s.in_components * C + c0, C, s.in_components, bytes);
+  }
+  for (const auto& g : cg.groups) {
+    for (int64_t q0 = g.begin; q0 < g.end; q0 += kChunk) {
+      with_static_count<kChunk>(static_cast<int>(std::min<int64_t>(kChunk, g.end - q0)), [&]<int N>() {
+        add_group_entries<V, NV, N>(cg, g, q0, nnz, chunk, c0, C, o);
+      });
     }
   }
 }
-
-// Entries of one (path, k_in) group handled together by the backward: their grad_out rows,
-// angular factors and per-lane d/d sh sums all stay in registers.
-constexpr int64_t kChunk = MACE_DEPLOY_CPU_VECTOR_BYTES == 64 ? 8 : 4;
 
 // Entries q of one group (N of them: angular[j], grad_out rows go_rows[j]) of one edge: adds
 // d/dw and d/dx (gwx = sum_j angular[j] * go_rows[j], times x and w) into dwp and dxk, and
@@ -134,16 +162,35 @@ template <typename T>
 void message_passing_forward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* x,
                              const T* sh, const T* w, const int64_t* weight_rows, const int64_t* senders,
                              const EdgeIndex& by_receiver, T* out, int64_t begin, int64_t end) {
-  const int64_t C = s.channels;
-  std::vector<T> wx(cg.groups.size() * C), angular(cg.k_sh.size());
+  constexpr int64_t L = Simd<T>::lanes;
+  const int64_t C = s.channels, nnz = static_cast<int64_t>(cg.k_sh.size());
+  // One channel block's slices of a chunk's weight and feature rows stay in L1 while every group
+  // reads them.
+  const int64_t slice_bytes = (s.paths + s.in_components) * 2 * L * static_cast<int64_t>(sizeof(T));
+  const int64_t chunk_edges = std::clamp<int64_t>(16384 / slice_bytes, 4, 32);
+  std::vector<T> angular(chunk_edges * nnz);
+  std::vector<const T*> w_rows(chunk_edges), x_rows(chunk_edges);
   for (int64_t r = begin; r < end; ++r) {
-    T* acc = out + r * s.out_components * C;
-    std::fill(acc, acc + s.out_components * C, T(0));
-    for (int64_t i = by_receiver.offsets[r]; i < by_receiver.offsets[r + 1]; ++i) {
-      const int64_t e = by_receiver.edges[i];
-      angular_factors(cg, coeff, sh + e * s.sh_components, angular.data());
-      weighted_inputs(cg, C, w + weight_rows[e] * s.paths * C, x + senders[e] * s.in_components * C, wx.data());
-      add_edge_message(s, cg, angular.data(), wx.data(), acc);
+    T* o = out + r * s.out_components * C;
+    std::fill(o, o + s.out_components * C, T(0));
+    const int64_t* edges = by_receiver.edges.data() + by_receiver.offsets[r];
+    const int64_t count = by_receiver.offsets[r + 1] - by_receiver.offsets[r];
+    for (int64_t j0 = 0; j0 < count; j0 += chunk_edges) {
+      const int64_t n = std::min(chunk_edges, count - j0);
+      const ForwardChunk<T> chunk{n, angular.data(), w_rows.data(), x_rows.data(), edges + j0 + n,
+                                  std::min(chunk_edges, by_receiver.offsets[end] - by_receiver.offsets[r] - j0 - n)};
+      for (int64_t j = 0; j < chunk.count; ++j) {
+        const int64_t e = edges[j0 + j];
+        angular_factors(cg, coeff, sh + e * s.sh_components, angular.data() + j * nnz);
+        w_rows[j] = w + weight_rows[e] * s.paths * C;
+        x_rows[j] = x + senders[e] * s.in_components * C;
+      }
+      int64_t c0 = 0;
+      for (; c0 + 2 * L <= C; c0 += 2 * L) {
+        add_channel_block<Simd<T>, 2>(s, cg, x, w, weight_rows, senders, chunk, c0, o);
+      }
+      for (; c0 + L <= C; c0 += L) add_channel_block<Simd<T>, 1>(s, cg, x, w, weight_rows, senders, chunk, c0, o);
+      for (; c0 < C; ++c0) add_channel_block<OneLane<T>, 1>(s, cg, x, w, weight_rows, senders, chunk, c0, o);
     }
   }
 }

@@ -5,7 +5,10 @@
 // where row(e) = weight_rows[e] lets edges share radial weights (an edge and its reverse).
 // summed inside the kernel per receiver (edges visited through a receiver-sorted index, so no
 // atomics), without materialising per-edge messages. The Clebsch-Gordan entries q are grouped
-// by (path, k_in): w[e, path, c] * x[s, k_in, c] is formed once per group and edge.
+// by (path, k_in): w[e, path, c] * x[s, k_in, c] is formed once per group and edge. The forward
+// takes a receiver's edges in chunks and one block of channels at a time: each group's entries sum
+// over the chunk's edges in registers (a small matrix product whose long dimension is the edges),
+// so the receiver's output is read and written once per group and chunk rather than per edge.
 // Layouts: x [N, K_in, C], sh [E, K_sh], w [W, P, C], out [R, K_out, C], contiguous.
 #pragma once
 
@@ -19,9 +22,6 @@ struct MessageShape {
 };
 
 // Clebsch-Gordan entries regrouped by (path, k_in); entries are numbered in that order.
-// The forward also visits them by output component: entries by_out[out_offsets[k] ..
-// out_offsets[k + 1]) write component k, so one component's sum over its entries stays in
-// registers.
 struct CouplingTable {
   struct Group {
     int64_t path, k_in, begin, end;  // entries [begin, end) of k_sh/k_out/coeff
@@ -29,8 +29,7 @@ struct CouplingTable {
   std::vector<Group> groups;
   std::vector<int64_t> k_sh, k_out;
   std::vector<int64_t> order;  // entry of the caller's table each position came from
-  std::vector<int64_t> out_offsets, by_out, by_out_group;  // by_out_group[i]: the group of entry by_out[i]
-  CouplingTable(const int64_t* cg_index, int64_t nnz, int64_t out_components);
+  CouplingTable(const int64_t* cg_index, int64_t nnz);
 };
 
 // Edges grouped by a node index (CSR): edges of node v are edges[offsets[v] .. offsets[v + 1]).
