@@ -11,6 +11,12 @@
 namespace mace_deploy {
 namespace {
 
+// Outputs larger than a last-level cache (32 MB: one die of current server CPUs; sysconf reports a
+// whole socket's, or a host's in a virtual machine) go around the caches (KernelTable::matmul):
+// written through them, they would cost a read of every line before its write and push out data
+// still needed.
+constexpr int64_t kLastLevelCacheBytes = int64_t{32} << 20;
+
 at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& weight_in) {
   TORCH_CHECK(x_in.dim() == 2 && weight_in.dim() == 2 && x_in.size(1) == weight_in.size(0),
               "linear: x must be [M, K] and weight [K, N], got ", x_in.sizes(), " and ", weight_in.sizes());
@@ -22,8 +28,10 @@ at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& weight_in) {
     const auto& kernels = cpu::kernels<scalar_t>();
     auto packed = at::empty({cpu::packed_columns_size(K, N, kernels.dense_panel)}, x.options());
     kernels.pack_columns(weight.data_ptr<scalar_t>(), K, N, packed.data_ptr<scalar_t>());
+    const bool large_output = M * N * static_cast<int64_t>(sizeof(scalar_t)) > kLastLevelCacheBytes;
     at::parallel_for(0, M, 96, [&](int64_t begin, int64_t end) {
-      kernels.matmul(x.data_ptr<scalar_t>(), packed.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), K, N, begin, end);
+      kernels.matmul(x.data_ptr<scalar_t>(), packed.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), K, N, begin, end,
+                     large_output);
     });
   });
   return out;

@@ -33,9 +33,10 @@ void pack_columns(const T* b, int64_t K, int64_t N, T* packed) {
 }
 
 // c[R rows, columns] (+)= a[R rows, kc] @ panel block; `columns` < panel only in the last panel.
+// `stream`: full panels bypass the caches (c aligned, not accumulating).
 template <typename T, int64_t R>
 void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc, int64_t columns,
-          bool accumulate) {
+          bool accumulate, bool stream) {
   using V = Simd<T>;
   constexpr int64_t L = V::lanes, P = Blocking<T>::panel, NV = Blocking<T>::vectors;
   typename V::vec acc[R][NV] = {};
@@ -52,7 +53,9 @@ void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc
   }
   for (int64_t r = 0; r < R; ++r) {
     T* cr = c + r * ldc;
-    if (columns == P) {
+    if (columns == P && stream) {
+      for (int64_t v = 0; v < NV; ++v) V::stream(cr + v * L, acc[r][v]);
+    } else if (columns == P) {
       for (int64_t v = 0; v < NV; ++v) V::store(cr + v * L, accumulate ? acc[r][v] + V::load(cr + v * L) : acc[r][v]);
     } else {
       T out[P];
@@ -63,12 +66,17 @@ void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc
 }
 
 template <typename T>
-void matmul(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end) {
+void matmul(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end,
+            bool large_output) {
   using B = Blocking<T>;
   if (K == 0) {
     for (int64_t i = begin; i < end; ++i) std::fill(c + i * N, c + (i + 1) * N, T(0));
     return;
   }
+  // Streaming stores need every tile row aligned and written once (one block of depth).
+  constexpr int64_t vector_bytes = Simd<T>::lanes * static_cast<int64_t>(sizeof(T));
+  const bool stream = large_output && K <= B::depth && reinterpret_cast<uintptr_t>(c) % vector_bytes == 0 &&
+                      N * static_cast<int64_t>(sizeof(T)) % vector_bytes == 0;
   for (int64_t i0 = begin; i0 < end; i0 += B::row_block) {
     const int64_t i1 = std::min(end, i0 + B::row_block);
     for (int64_t k0 = 0; k0 < K; k0 += B::depth) {
@@ -78,14 +86,15 @@ void matmul(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t b
         const int64_t columns = std::min(B::panel, N - j0);
         int64_t i = i0;
         for (; i + B::rows <= i1; i += B::rows) {
-          tile<T, B::rows>(a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0);
+          tile<T, B::rows>(a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
         }
         with_static_count<B::rows - 1>(static_cast<int>(i1 - i), [&]<int R>() {
-          tile<T, R>(a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0);
+          tile<T, R>(a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
         });
       }
     }
   }
+  if (stream) _mm_sfence();
 }
 
 }  // namespace

@@ -40,10 +40,12 @@ struct KernelTable {
                                          const T* x, const int64_t* species, const T* coeff, T* grad_x,
                                          int64_t begin, int64_t end);
   // kernels/cpu/dense.h: rows [begin, end) of c [M, N] = a [M, K] @ b [K, N], with b packed by
-  // pack_columns (panels of `dense_panel` columns).
+  // pack_columns (panels of `dense_panel` columns); `large_output`: c is larger than the caches,
+  // so it is written around them where the layout allows.
   int64_t dense_panel;
   void (*pack_columns)(const T* b, int64_t K, int64_t N, T* packed);
-  void (*matmul)(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end);
+  void (*matmul)(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end,
+                 bool large_output);
 };
 
 template <typename T>

@@ -3,6 +3,8 @@
 // is that set's register width, so one source gives each its natural vector code.
 #pragma once
 
+#include <immintrin.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -22,6 +24,21 @@ struct Simd {
     return v;
   }
   static void store(T* p, vec v) { std::memcpy(p, &v, sizeof v); }
+  // Stores v at p (aligned to the vector size) without first reading the line into the caches:
+  // for large outputs that are not read again soon. Weakly ordered: finish with _mm_sfence().
+  static void stream(T* p, vec v) {
+    constexpr bool f64 = sizeof(T) == 8;
+#if MACE_DEPLOY_CPU_VECTOR_BYTES == 64
+    if constexpr (f64) _mm512_stream_pd(reinterpret_cast<double*>(p), reinterpret_cast<__m512d>(v));
+    else _mm512_stream_ps(reinterpret_cast<float*>(p), reinterpret_cast<__m512>(v));
+#elif MACE_DEPLOY_CPU_VECTOR_BYTES == 32
+    if constexpr (f64) _mm256_stream_pd(reinterpret_cast<double*>(p), reinterpret_cast<__m256d>(v));
+    else _mm256_stream_ps(reinterpret_cast<float*>(p), reinterpret_cast<__m256>(v));
+#else
+    if constexpr (f64) _mm_stream_pd(reinterpret_cast<double*>(p), reinterpret_cast<__m128d>(v));
+    else _mm_stream_ps(reinterpret_cast<float*>(p), reinterpret_cast<__m128>(v));
+#endif
+  }
   static vec splat(T a) { return vec{} + a; }
 };
 
