@@ -122,13 +122,17 @@ def test_message_passing_many_edges_per_receiver(dtype, tol, channels):
     assert torch.all(ours[3] == 0)
 
 
+# Also shapes like a real second layer: 40 output components, 128 or 37 channels (vector blocks
+# and a scalar tail), many edges per receiver.
+@pytest.mark.parametrize("shape", [dict(channels=37), dict(channels=128, k_out=40, nnz=120, edges=90, receivers=3),
+                                   dict(channels=37, k_out=40, nnz=120, edges=90, receivers=3)])
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
-def test_message_passing_backward_matches_reference(dtype, tol):
-    """All three gradients at once against autograd through the reference, with 37 channels (a
-    vector block and a scalar tail) and rows shared by several edges."""
+def test_message_passing_backward_matches_reference(dtype, tol, shape):
+    """All three gradients at once against autograd through the reference, with a vector block and
+    a scalar tail of channels and rows shared by several edges."""
     x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(
-        4, dtype=dtype, channels=37)
-    grad_out = torch.randn(r, k_out, 37, dtype=dtype, generator=torch.Generator().manual_seed(5))
+        4, dtype=dtype, **shape)
+    grad_out = torch.randn(r, k_out, shape["channels"], dtype=dtype, generator=torch.Generator().manual_seed(5))
     ours = torch.autograd.grad(ops.message_passing(*(t.requires_grad_(True) for t in (x, sh, w)), rows, senders,
                                                    receivers, r, cg_index, cg_coeff, k_out),
                                (x, sh, w), grad_out)
