@@ -113,7 +113,7 @@ void chunk_gradients(const T* angular, const T* const* go_rows, int64_t C, const
     const auto w = V::load(wp + c), x = V::load(xk + c), wx = w * x;
     typename V::vec gwx{};
     for (int j = 0; j < N; ++j) {
-      const auto g = V::load(go_rows[j] + c);
+      const auto g = V::in_register(V::load(go_rows[j] + c));
       gwx += a[j] * g;
       dot[j] += wx * g;
     }

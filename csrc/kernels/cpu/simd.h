@@ -40,6 +40,13 @@ struct Simd {
 #endif
   }
   static vec splat(T a) { return vec{} + a; }
+  // v, kept in a register: stops the compiler from folding its load into every instruction that
+  // uses it, i.e. loading it once per use. Where loads limit a loop (one 512-bit load per cycle
+  // on AMD Zen 4), that costs up to a fifth of the time.
+  static vec in_register(vec v) {
+    __asm__("" : "+v"(v));
+    return v;
+  }
 };
 
 // Calls f.template operator()<N>() with N = n for a run-time n in [1, Max]: loops whose trip count
