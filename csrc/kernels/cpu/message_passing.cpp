@@ -30,15 +30,17 @@ struct OneLane {
 };
 
 // A chunk of one receiver's edges, for the forward: per edge j, its angular factors
-// (angular[j * nnz + q]) and its weight row and sender's feature row; `next` edges follow it.
+// (angular[j * nnz + q]) and its weight row and sender's feature row; and the rows of the
+// `next_count` edges that follow it, to prefetch.
 template <typename T>
 struct ForwardChunk {
   int64_t count;
   const T* angular;
   const T* const* w_rows;
   const T* const* x_rows;
-  const int64_t* next;
   int64_t next_count;
+  const T* const* next_w_rows;
+  const T* const* next_x_rows;
 };
 
 // Prefetches `bytes` from each of `count` slices, `stride` elements apart, starting at p.
@@ -78,16 +80,14 @@ void add_group_entries(const CouplingTable& cg, const CouplingTable::Group& g, i
 
 // Channels [c0, c0 + NV vectors) of one receiver's output o, from one chunk of its edges.
 template <typename V, int NV, typename T>
-void add_channel_block(const MessageShape& s, const CouplingTable& cg, const T* x, const T* w,
-                       const int64_t* weight_rows, const int64_t* senders, const ForwardChunk<T>& chunk, int64_t c0,
+void add_channel_block(const MessageShape& s, const CouplingTable& cg, const ForwardChunk<T>& chunk, int64_t c0,
                        T* o) {
   const int64_t C = s.channels, nnz = static_cast<int64_t>(cg.k_sh.size());
   // The rows are gathered from memory a slice at a time: fetch the next chunk's slices now.
   const int64_t bytes = NV * V::lanes * static_cast<int64_t>(sizeof(T));
   for (int64_t j = 0; j < chunk.next_count; ++j) {
-    const int64_t e = chunk.next[j];
-    prefetch_slices(w + weight_rows[e] * s.paths * C + c0, C, s.paths, bytes);
-    prefetch_slices(x + senders[e] * s.in_components * C + c0, C, s.in_components, bytes);
+    prefetch_slices(chunk.next_w_rows[j] + c0, C, s.paths, bytes);
+    prefetch_slices(chunk.next_x_rows[j] + c0, C, s.in_components, bytes);
   }
   for (const auto& g : cg.groups) {
     for (int64_t q0 = g.begin; q0 < g.end; q0 += kChunk) {
@@ -169,7 +169,9 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
   const int64_t slice_bytes = (s.paths + s.in_components) * 2 * L * static_cast<int64_t>(sizeof(T));
   const int64_t chunk_edges = std::clamp<int64_t>(16384 / slice_bytes, 4, 32);
   std::vector<T> angular(chunk_edges * nnz);
-  std::vector<const T*> w_rows(chunk_edges), x_rows(chunk_edges);
+  // Row pointers of a chunk (first half) and of the edges after it (second half).
+  std::vector<const T*> w_rows(2 * chunk_edges), x_rows(2 * chunk_edges);
+  const int64_t* last_edge = by_receiver.edges.data() + by_receiver.offsets[end];
   for (int64_t r = begin; r < end; ++r) {
     T* o = out + r * s.out_components * C;
     std::fill(o, o + s.out_components * C, T(0));
@@ -177,20 +179,19 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
     const int64_t count = by_receiver.offsets[r + 1] - by_receiver.offsets[r];
     for (int64_t j0 = 0; j0 < count; j0 += chunk_edges) {
       const int64_t n = std::min(chunk_edges, count - j0);
-      const ForwardChunk<T> chunk{n, angular.data(), w_rows.data(), x_rows.data(), edges + j0 + n,
-                                  std::min(chunk_edges, by_receiver.offsets[end] - by_receiver.offsets[r] - j0 - n)};
-      for (int64_t j = 0; j < chunk.count; ++j) {
+      const int64_t following = std::min<int64_t>(chunk_edges, last_edge - (edges + j0 + n));
+      for (int64_t j = 0; j < n + following; ++j) {
         const int64_t e = edges[j0 + j];
-        angular_factors(cg, coeff, sh + e * s.sh_components, angular.data() + j * nnz);
         w_rows[j] = w + weight_rows[e] * s.paths * C;
         x_rows[j] = x + senders[e] * s.in_components * C;
+        if (j < n) angular_factors(cg, coeff, sh + e * s.sh_components, angular.data() + j * nnz);
       }
+      const ForwardChunk<T> chunk{n, angular.data(), w_rows.data(), x_rows.data(),
+                                  following, w_rows.data() + n, x_rows.data() + n};
       int64_t c0 = 0;
-      for (; c0 + 2 * L <= C; c0 += 2 * L) {
-        add_channel_block<Simd<T>, 2>(s, cg, x, w, weight_rows, senders, chunk, c0, o);
-      }
-      for (; c0 + L <= C; c0 += L) add_channel_block<Simd<T>, 1>(s, cg, x, w, weight_rows, senders, chunk, c0, o);
-      for (; c0 < C; ++c0) add_channel_block<OneLane<T>, 1>(s, cg, x, w, weight_rows, senders, chunk, c0, o);
+      for (; c0 + 2 * L <= C; c0 += 2 * L) add_channel_block<Simd<T>, 2>(s, cg, chunk, c0, o);
+      for (; c0 + L <= C; c0 += L) add_channel_block<Simd<T>, 1>(s, cg, chunk, c0, o);
+      for (; c0 < C; ++c0) add_channel_block<OneLane<T>, 1>(s, cg, chunk, c0, o);
     }
   }
 }
