@@ -143,6 +143,27 @@ def test_message_passing_backward_matches_reference(dtype, tol, shape):
         assert torch.allclose(a.double(), b, rtol=tol, atol=tol * float(b.abs().max()))
 
 
+@pytest.mark.parametrize("channels", [16, 37])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
+def test_message_passing_backward_shared_rows(dtype, tol, channels):
+    """The backward takes two edges of one receiver at once: here they also share their sender
+    and their weight row, so both add into the same gradient rows (an odd edge count leaves one
+    edge alone)."""
+    x, sh, w, _, _, _, _, cg_index, cg_coeff, k_out = random_message_passing(6, dtype=dtype, channels=channels,
+                                                                           edges=7)
+    senders = torch.tensor([2, 2, 2, 5, 5, 2, 2])
+    rows = torch.tensor([3, 3, 3, 3, 1, 1, 1])
+    receivers = torch.tensor([0, 0, 0, 1, 1, 1, 1])
+    grad_out = torch.randn(2, k_out, channels, dtype=dtype, generator=torch.Generator().manual_seed(7))
+    ours = torch.autograd.grad(ops.message_passing(*(t.requires_grad_(True) for t in (x, sh, w)), rows, senders,
+                                                   receivers, 2, cg_index, cg_coeff, k_out), (x, sh, w), grad_out)
+    inputs = tuple(t.detach().double().requires_grad_(True) for t in (x, sh, w))
+    ref = torch.autograd.grad(reference_message_passing(*inputs, rows, senders, receivers, 2, cg_index,
+                                                        cg_coeff.double(), k_out), inputs, grad_out.double())
+    for a, b in zip(ours, ref):
+        assert torch.allclose(a.double(), b, rtol=tol, atol=tol * float(b.abs().max()))
+
+
 @pytest.mark.parametrize("channels", [5, 37])
 def test_message_passing_gradient(channels):
     x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(2, channels=channels)

@@ -98,62 +98,98 @@ void add_channel_block(const MessageShape& s, const CouplingTable& cg, const For
   }
 }
 
-// Entries q of one group (N of them: angular[j], grad_out rows go_rows[j]) of one edge: adds
-// d/dw and d/dx (gwx = sum_j angular[j] * go_rows[j], times x and w) into dwp and dxk, and
-// returns sum_c w x go_rows[j] per entry in dots[j].
-template <typename T, int N>
-void chunk_gradients(const T* angular, const T* const* go_rows, int64_t C, const T* wp, const T* xk, T* dwp,
-                     T* dxk, T* dots) {
+// One edge in the backward: its angular factors (angular[q]), its sender's feature row and weight
+// row, and the gradient rows these add into.
+template <typename T>
+struct EdgeGradientRows {
+  const T* angular;
+  const T* x;
+  const T* w;
+  T* grad_x;
+  T* grad_w;
+  T* grad_sh;
+};
+
+// Entries q0 .. q0 + N of group g for E edges of one receiver, which share its grad_out rows
+// (go_rows[j] for entry q0 + j; each vector of them is loaded once for all E edges): adds d/dw and
+// d/dx (gwx = sum_j angular[q0 + j] * go_rows[j], times x and w) into each edge's gradient rows,
+// and returns sum_c w x go_rows[j] of edge i in dots[i][j].
+template <typename T, int N, int E>
+void group_gradients(const MessageShape& s, const CouplingTable::Group& g, int64_t q0, const T* const* go_rows,
+                     const EdgeGradientRows<T>* edges, T (*dots)[kChunk]) {
   using V = Simd<T>;
   constexpr int64_t L = V::lanes;
-  typename V::vec dot[N] = {}, a[N];
-  for (int j = 0; j < N; ++j) a[j] = V::splat(angular[j]);
+  const int64_t C = s.channels;
+  // the rows of this group: w[path], x[k_in] and their gradients, and the entries' angular factors
+  const T *w_row[E], *x_row[E], *angular[E];
+  T *dw_row[E], *dx_row[E];
+  for (int i = 0; i < E; ++i) {
+    w_row[i] = edges[i].w + g.path * C;
+    x_row[i] = edges[i].x + g.k_in * C;
+    dw_row[i] = edges[i].grad_w + g.path * C;
+    dx_row[i] = edges[i].grad_x + g.k_in * C;
+    angular[i] = edges[i].angular + q0;
+  }
+  typename V::vec dot[E][N] = {};
   int64_t c = 0;
   for (; c + L <= C; c += L) {
-    const auto w = V::load(wp + c), x = V::load(xk + c), wx = w * x;
-    typename V::vec gwx{};
-    for (int j = 0; j < N; ++j) {
-      const auto g = V::in_register(V::load(go_rows[j] + c));
-      gwx += a[j] * g;
-      dot[j] += wx * g;
+    typename V::vec w[E], x[E], wx[E], gwx[E];
+    for (int i = 0; i < E; ++i) {
+      w[i] = V::load(w_row[i] + c);
+      x[i] = V::load(x_row[i] + c);
+      wx[i] = w[i] * x[i];
+      gwx[i] = typename V::vec{};
     }
-    V::store(dwp + c, V::load(dwp + c) + gwx * x);
-    V::store(dxk + c, V::load(dxk + c) + gwx * w);
-  }
-  for (int j = 0; j < N; ++j) {
-    T sum = 0;
-    for (int64_t l = 0; l < L; ++l) sum += dot[j][l];
-    dots[j] = sum;
-  }
-  for (; c < C; ++c) {
-    T gwx = 0;
     for (int j = 0; j < N; ++j) {
-      gwx += angular[j] * go_rows[j][c];
-      dots[j] += wp[c] * xk[c] * go_rows[j][c];
+      const auto go = V::in_register(V::load(go_rows[j] + c));
+      for (int i = 0; i < E; ++i) {
+        gwx[i] += V::splat(angular[i][j]) * go;
+        dot[i][j] += wx[i] * go;
+      }
     }
-    dwp[c] += gwx * xk[c];
-    dxk[c] += gwx * wp[c];
+    // one edge after the other: two edges of a receiver may share a sender
+    for (int i = 0; i < E; ++i) {
+      V::store(dw_row[i] + c, V::load(dw_row[i] + c) + gwx[i] * x[i]);
+      V::store(dx_row[i] + c, V::load(dx_row[i] + c) + gwx[i] * w[i]);
+    }
+  }
+  for (int i = 0; i < E; ++i) {
+    for (int j = 0; j < N; ++j) {
+      T sum = 0;
+      for (int64_t l = 0; l < L; ++l) sum += dot[i][j][l];
+      dots[i][j] = sum;
+    }
+  }
+  for (; c < C; ++c) {  // channels past the last full vector
+    for (int i = 0; i < E; ++i) {
+      T gwx = 0;
+      for (int j = 0; j < N; ++j) {
+        gwx += angular[i][j] * go_rows[j][c];
+        dots[i][j] += w_row[i][c] * x_row[i][c] * go_rows[j][c];
+      }
+      dw_row[i][c] += gwx * x_row[i][c];
+      dx_row[i][c] += gwx * w_row[i][c];
+    }
   }
 }
 
-// One edge's contributions to the gradients of its weight row (dwe), its sender's features (dxs)
-// and its spherical harmonics (dsh), given its receiver's grad_out rows (go). Groups of more than
-// kChunk entries go in chunks: d/dw and d/dx are linear in the entries, so chunks add up.
-template <typename T>
-void add_edge_gradients(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* angular,
-                        const T* go, const T* xs, const T* we, T* dxs, T* dwe, T* dsh) {
+// The contributions of E edges of one receiver (its grad_out rows: go) to the gradients of their
+// weight rows, senders' features and spherical harmonics. Groups of more than kChunk entries go in
+// chunks: d/dw and d/dx are linear in the entries, so chunks add up.
+template <typename T, int E>
+void add_edge_gradients(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* go,
+                        const EdgeGradientRows<T>* edges) {
   const int64_t C = s.channels;
   const T* go_rows[kChunk];
-  T dots[kChunk];
+  T dots[E][kChunk];
   for (const auto& g : cg.groups) {
     for (int64_t q0 = g.begin; q0 < g.end; q0 += kChunk) {
       const int n = static_cast<int>(std::min<int64_t>(kChunk, g.end - q0));
       for (int j = 0; j < n; ++j) go_rows[j] = go + cg.k_out[q0 + j] * C;
-      with_static_count<kChunk>(n, [&]<int N>() {
-        chunk_gradients<T, N>(angular + q0, go_rows, C, we + g.path * C, xs + g.k_in * C, dwe + g.path * C,
-                              dxs + g.k_in * C, dots);
-      });
-      for (int j = 0; j < n; ++j) dsh[cg.k_sh[q0 + j]] += coeff[q0 + j] * dots[j];
+      with_static_count<kChunk>(n, [&]<int N>() { group_gradients<T, N, E>(s, g, q0, go_rows, edges, dots); });
+      for (int i = 0; i < E; ++i) {
+        for (int j = 0; j < n; ++j) edges[i].grad_sh[cg.k_sh[q0 + j]] += coeff[q0 + j] * dots[i][j];
+      }
     }
   }
 }
@@ -206,19 +242,35 @@ void message_passing_backward(const MessageShape& s, const CouplingTable& cg, co
   // Rows are zeroed when their first edge comes, while they are in cache: a separate pass over all
   // of grad_w would write the whole (large) array to memory once more.
   std::vector<char> zeroed(row_end - row_begin, 0);
-  std::vector<T> angular(cg.k_sh.size());
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t e = edges[i], row = weight_rows[e];
+  const int64_t nnz = static_cast<int64_t>(cg.k_sh.size());
+  std::vector<T> angular(2 * nnz);
+  // Zeroes edge e's gradient rows where they start from nothing and takes its angular factors.
+  auto prepare = [&](int64_t e, T* edge_angular) {
+    const int64_t row = weight_rows[e];
     if (!zeroed[row - row_begin]) {
       std::fill(grad_w + row * row_size, grad_w + (row + 1) * row_size, T(0));
       zeroed[row - row_begin] = 1;
     }
     T* dsh = grad_sh + e * s.sh_components;
     std::fill(dsh, dsh + s.sh_components, T(0));
-    angular_factors(cg, coeff, sh + e * s.sh_components, angular.data());
-    add_edge_gradients(s, cg, coeff, angular.data(), grad_out + receivers[e] * s.out_components * C,
-                       x + senders[e] * s.in_components * C, w + row * s.paths * C,
-                       grad_x_partial + senders[e] * s.in_components * C, grad_w + row * row_size, dsh);
+    angular_factors(cg, coeff, sh + e * s.sh_components, edge_angular);
+    const int64_t x_row = senders[e] * s.in_components * C;
+    return EdgeGradientRows<T>{edge_angular, x + x_row, w + row * row_size, grad_x_partial + x_row,
+                               grad_w + row * row_size, dsh};
+  };
+  // Edges come in receiver order: two of one receiver go together, sharing its grad_out loads.
+  for (int64_t i = 0; i < count;) {
+    const int64_t e = edges[i];
+    const T* go = grad_out + receivers[e] * s.out_components * C;
+    const bool two = i + 1 < count && receivers[edges[i + 1]] == receivers[e];
+    const EdgeGradientRows<T> rows[2] = {prepare(e, angular.data()),
+                                         two ? prepare(edges[i + 1], angular.data() + nnz) : EdgeGradientRows<T>{}};
+    if (two) {
+      add_edge_gradients<T, 2>(s, cg, coeff, go, rows);
+    } else {
+      add_edge_gradients<T, 1>(s, cg, coeff, go, rows);
+    }
+    i += two ? 2 : 1;
   }
   for (int64_t row = row_begin; row < row_end; ++row) {  // rows no edge uses
     if (!zeroed[row - row_begin]) std::fill(grad_w + row * row_size, grad_w + (row + 1) * row_size, T(0));
