@@ -5,7 +5,7 @@ x[:, offset_b + m, :] with m in 0..2l. Weights are stored with e3nn's normalisat
 already folded in, so every module here is a plain matrix product.
 """
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -27,17 +27,45 @@ def activation(x: torch.Tensor, name: str) -> torch.Tensor:
     raise RuntimeError("unknown activation " + name)
 
 
-def gather_paths(x: torch.Tensor, start: int, dim: int, num_paths: int) -> torch.Tensor:
-    """The `num_paths` consecutive irrep blocks of dimension `dim` starting at component `start`,
-    side by side along channels: [N, K, C] -> [N, dim, num_paths * C]. No paths (an output irrep
-    no input feeds, which e3nn leaves at zero) gives [N, dim, 0]."""
+def side_by_side(x: torch.Tensor, dim: int, num_paths: int) -> torch.Tensor:
+    """`num_paths` consecutive irrep blocks of dimension `dim` ([N, num_paths * dim, C]) side by
+    side along channels: [N, dim, num_paths * C]. No paths (an output irrep no input feeds, which
+    e3nn leaves at zero) gives [N, dim, 0]."""
     n, c = x.shape[0], x.shape[2]
     if num_paths == 0:
         return torch.zeros((n, dim, 0), dtype=x.dtype, device=x.device)
-    x = x.narrow(1, start, num_paths * dim)
     if num_paths == 1:
         return x
     return x.reshape(n, num_paths, dim, c).transpose(1, 2).reshape(n, dim, num_paths * c)
+
+
+class ComponentPieces(torch.nn.Module):
+    """Cuts [N, K, C] features along components into the ranges (start, size) that the blocks of a
+    linear map read, with one `split`: its backward concatenates the blocks' gradients, where a
+    slice per block would add each into its own zeroed copy of the whole input. Ranges must not
+    overlap unless equal; components no block reads form pieces of their own."""
+
+    def __init__(self, ranges: List[Tuple[int, int]]):
+        super().__init__()
+        bounds = sorted({0} | {b for start, size in ranges if size > 0 for b in (start, start + size)})
+        self.bounds = bounds
+        self.piece_of_range = [bounds.index(start) if size > 0 else -1 for start, size in ranges]
+        for (start, size), piece in zip(ranges, self.piece_of_range):
+            if size > 0 and bounds[piece + 1] != start + size:
+                raise ValueError(f"overlapping component ranges {ranges}")
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The piece of each range (an empty [N, 0, C] for a range of size 0)."""
+        sizes: List[int] = []
+        for i in range(len(self.bounds) - 1):
+            sizes.append(self.bounds[i + 1] - self.bounds[i])
+        if x.shape[1] > self.bounds[-1]:
+            sizes.append(x.shape[1] - self.bounds[-1])
+        pieces = torch.split(x, sizes, dim=1)
+        out: List[torch.Tensor] = []
+        for piece in self.piece_of_range:
+            out.append(pieces[piece] if piece >= 0 else x.narrow(1, 0, 0))
+        return out
 
 
 def matmul_components(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -62,7 +90,8 @@ class LinearBlock(torch.nn.Module):
         self.register_buffer("bias", bias if bias is not None else torch.zeros(0, dtype=weight.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = matmul_components(gather_paths(x, self.start, self.dim, self.num_paths), self.weight)
+        """x: the block's input components [N, num_paths * dim, C_in]."""
+        out = matmul_components(side_by_side(x, self.dim, self.num_paths), self.weight)
         if self.has_bias:
             out = out + self.bias
         return out
@@ -74,11 +103,13 @@ class EquivariantLinear(torch.nn.Module):
     def __init__(self, blocks: List[LinearBlock]):
         super().__init__()
         self.blocks = torch.nn.ModuleList(blocks)
+        self.pieces = ComponentPieces([(b.start, b.dim * b.num_paths) for b in blocks])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pieces = self.pieces(x)
         outs: List[torch.Tensor] = []
-        for block in self.blocks:
-            outs.append(block(x))
+        for i, block in enumerate(self.blocks):
+            outs.append(block(pieces[i]))
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
 
@@ -94,7 +125,8 @@ class ElementLinearBlock(torch.nn.Module):
         self.register_buffer("weight", weight)  # [num_elements, num_paths * C_in, C_out]
 
     def forward(self, x: torch.Tensor, species: torch.Tensor, elements: List[int]) -> torch.Tensor:
-        x = gather_paths(x, self.start, self.dim, self.num_paths)
+        """x: the block's input components [N, num_paths * dim, C_in]."""
+        x = side_by_side(x, self.dim, self.num_paths)
         out = torch.zeros((x.shape[0], self.dim, self.weight.shape[2]), dtype=x.dtype, device=x.device)
         for e in elements:
             rows = torch.nonzero(species == e).squeeze(1)
@@ -108,12 +140,14 @@ class ElementLinear(torch.nn.Module):
     def __init__(self, blocks: List[ElementLinearBlock]):
         super().__init__()
         self.blocks = torch.nn.ModuleList(blocks)
+        self.pieces = ComponentPieces([(b.start, b.dim * b.num_paths) for b in blocks])
 
     def forward(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         elements: List[int] = torch.unique(species).tolist()
+        pieces = self.pieces(x)
         outs: List[torch.Tensor] = []
-        for block in self.blocks:
-            outs.append(block(x, species, elements))
+        for i, block in enumerate(self.blocks):
+            outs.append(block(pieces[i], species, elements))
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
 
