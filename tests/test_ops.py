@@ -247,14 +247,39 @@ def test_linear_matches_matmul(shape, dtype, tol):
     assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol * max(1.0, scale))
 
 
+def strided_inputs(g, dtype):
+    """Operands read in place: components 3..8 and 4 of [n, 11, K] features as [n, d, K], columns
+    of a wider matrix; a transposed matrix (copied first); and [n, 0, K] / [0, d, K]."""
+    feats = torch.randn(13, 11, 37, generator=g, dtype=dtype)
+    wide = torch.randn(29, 50, generator=g, dtype=dtype)
+    return [feats[:, 3:8], feats[2:9, 4:5], wide[:, 7:44], wide[:9, :37].t().contiguous().t(), feats[:, 3:3],
+            feats[:0, 3:8]]
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
+def test_linear_on_strided_inputs(dtype, tol):
+    g = torch.Generator().manual_seed(11)
+    weight = torch.randn(37, 70, generator=g, dtype=dtype)
+    for x in strided_inputs(g, dtype):
+        ours = ops.linear(x, weight)
+        ref = x.double() @ weight.double()
+        assert ours.shape == x.shape[:-1] + (70,) and ours.is_contiguous()
+        scale = float(ref.abs().max()) if ref.numel() else 1.0
+        assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol * max(1.0, scale))
+
+
 def test_linear_gradient_and_errors():
     g = torch.Generator().manual_seed(9)
     x = torch.randn(23, 11, generator=g, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(11, 19, generator=g, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda x: ops.linear(x, weight), (x,), eps=1e-6, atol=1e-9, rtol=1e-7)
+    wide = torch.randn(37, 70, generator=g, dtype=torch.float64)
+    for strided in strided_inputs(g, torch.float64)[:4]:  # gradients of strided outputs are strided too
+        assert torch.autograd.gradcheck(lambda s: ops.linear(s, wide).narrow(-1, 5, 40),
+                                        (strided.detach().requires_grad_(True),), eps=1e-6, atol=1e-7, rtol=1e-6)
     with pytest.raises(RuntimeError, match="differentiable in x only"):
         ops.linear(x, weight.clone().requires_grad_(True))
-    with pytest.raises(RuntimeError, match=r"x must be \[M, K\] and weight \[K, N\]"):
+    with pytest.raises(RuntimeError, match=r"x must be \[M, K\] or \[n, d, K\] and weight \[K, N\]"):
         ops.linear(x, weight.t())
     with pytest.raises(RuntimeError, match="one dtype"):
         ops.linear(x, weight.float())

@@ -1,5 +1,5 @@
 // torch.ops.mace_deploy.linear: x @ weight through the register-blocked kernel of
-// kernels/cpu/dense.h (the radial MLPs' products), differentiable in x.
+// kernels/cpu/dense.h (the radial MLPs' and equivariant linears' products), differentiable in x.
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
@@ -17,21 +17,28 @@ namespace {
 // still needed.
 constexpr int64_t kLastLevelCacheBytes = int64_t{32} << 20;
 
+// x [M, K] or [n, d, K] -> [M, N] or [n, d, N]. x is read in place wherever its last dimension is
+// contiguous (StridedRows): the node-feature slices the equivariant linears multiply need no copy.
 at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& weight_in) {
-  TORCH_CHECK(x_in.dim() == 2 && weight_in.dim() == 2 && x_in.size(1) == weight_in.size(0),
-              "linear: x must be [M, K] and weight [K, N], got ", x_in.sizes(), " and ", weight_in.sizes());
+  TORCH_CHECK((x_in.dim() == 2 || x_in.dim() == 3) && weight_in.dim() == 2 && x_in.size(-1) == weight_in.size(0),
+              "linear: x must be [M, K] or [n, d, K] and weight [K, N], got ", x_in.sizes(), " and ",
+              weight_in.sizes());
   TORCH_CHECK(x_in.scalar_type() == weight_in.scalar_type(), "linear: x and weight must have one dtype");
-  const auto x = x_in.contiguous(), weight = weight_in.contiguous();
-  const int64_t M = x.size(0), K = x.size(1), N = weight.size(1);
-  auto out = at::empty({M, N}, x.options());
+  const auto x = x_in.stride(-1) == 1 ? x_in : x_in.contiguous();
+  const auto weight = weight_in.contiguous();
+  const bool three_d = x.dim() == 3;
+  const int64_t inner = three_d ? x.size(1) : 1, M = x.size(0) * inner, K = x.size(-1), N = weight.size(1);
+  auto out_sizes = x.sizes().vec();
+  out_sizes.back() = N;
+  auto out = at::empty(out_sizes, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "linear", [&] {
     const auto& kernels = cpu::kernels<scalar_t>();
     auto packed = at::empty({cpu::packed_columns_size(K, N, kernels.dense_panel)}, x.options());
     kernels.pack_columns(weight.data_ptr<scalar_t>(), K, N, packed.data_ptr<scalar_t>());
+    const cpu::StridedRows<scalar_t> rows{x.data_ptr<scalar_t>(), inner, x.stride(0), three_d ? x.stride(1) : 0};
     const bool large_output = M * N * static_cast<int64_t>(sizeof(scalar_t)) > kLastLevelCacheBytes;
     at::parallel_for(0, M, 96, [&](int64_t begin, int64_t end) {
-      kernels.matmul(x.data_ptr<scalar_t>(), packed.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), K, N, begin, end,
-                     large_output);
+      kernels.matmul(rows, packed.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), K, N, begin, end, large_output);
     });
   });
   return out;

@@ -11,7 +11,8 @@
 
 namespace mace_deploy {
 
-constexpr int64_t kOpsVersion = 4;  // 2: message_passing takes weight_rows; 3: linear; 4: species_density
+// 2: message_passing takes weight_rows; 3: linear; 4: species_density; 5: linear takes [n, d, K]
+constexpr int64_t kOpsVersion = 5;
 
 // Version of the op library actually loaded. Defined out of line so that every library using it
 // links (and so loads, registering the ops) libmace_deploy_ops.
@@ -51,8 +52,10 @@ at::Tensor symmetric_contraction(const at::Tensor& x, const at::Tensor& species,
                                  const at::Tensor& monomials, const at::Tensor& coefficients,
                                  int64_t num_out_components);
 
-// Dense product x [M, K] @ weight [K, N] -> [M, N] (radial MLP layers); differentiable in x only
-// (weight must not require grad). Register-blocked kernel (kernels/cpu/dense.h).
+// Dense product x [M, K] @ weight [K, N] -> [M, N], or per row of x [n, d, K] -> [n, d, N] (radial
+// MLP layers, equivariant linears); x is read in place where its last dimension is contiguous.
+// Differentiable in x only (weight must not require grad). Register-blocked kernel
+// (kernels/cpu/dense.h).
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight);
 
 // halo_exchange(Tensor local_feats [n_local, ...], int num_total, int layer) -> [num_total, ...]

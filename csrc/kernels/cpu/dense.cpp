@@ -32,13 +32,15 @@ void pack_columns(const T* b, int64_t K, int64_t N, T* packed) {
   }
 }
 
-// c[R rows, columns] (+)= a[R rows, kc] @ panel block; `columns` < panel only in the last panel.
-// `stream`: full panels bypass the caches (c aligned, not accumulating).
+// c[R rows, columns] (+)= a[R rows, k0 .. k0 + kc] @ panel block; `columns` < panel only in the
+// last panel. `stream`: full panels bypass the caches (c aligned, not accumulating).
 template <typename T, int64_t R>
-void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc, int64_t columns,
-          bool accumulate, bool stream) {
+void tile(const StridedRows<T>& a_rows, int64_t i, int64_t k0, const T* panel, int64_t kc, T* c, int64_t ldc,
+          int64_t columns, bool accumulate, bool stream) {
   using V = Simd<T>;
   constexpr int64_t L = V::lanes, P = Blocking<T>::panel, NV = Blocking<T>::vectors;
+  const T* a[R];
+  for (int64_t r = 0; r < R; ++r) a[r] = a_rows.row(i + r) + k0;
   typename V::vec acc[R][NV] = {};
   for (int64_t k = 0; k < kc; ++k) {
     typename V::vec b[NV];
@@ -46,7 +48,7 @@ void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc
     for (int64_t v = 0; v < NV; ++v) b[v] = V::load(panel + k * P + v * L);
 #pragma GCC unroll 8
     for (int64_t r = 0; r < R; ++r) {
-      const auto ar = V::splat(a[r * lda + k]);
+      const auto ar = V::splat(a[r][k]);
 #pragma GCC unroll 4
       for (int64_t v = 0; v < NV; ++v) acc[r][v] += ar * b[v];
     }
@@ -66,7 +68,7 @@ void tile(const T* a, int64_t lda, const T* panel, int64_t kc, T* c, int64_t ldc
 }
 
 template <typename T>
-void matmul(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end,
+void matmul(const StridedRows<T>& a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end,
             bool large_output) {
   using B = Blocking<T>;
   if (K == 0) {
@@ -86,10 +88,10 @@ void matmul(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t b
         const int64_t columns = std::min(B::panel, N - j0);
         int64_t i = i0;
         for (; i + B::rows <= i1; i += B::rows) {
-          tile<T, B::rows>(a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
+          tile<T, B::rows>(a, i, k0, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
         }
         with_static_count<B::rows - 1>(static_cast<int>(i1 - i), [&]<int R>() {
-          tile<T, R>(a + i * K + k0, K, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
+          tile<T, R>(a, i, k0, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
         });
       }
     }

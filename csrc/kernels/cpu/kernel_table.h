@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/dense.h"
 #include "kernels/cpu/message_passing.h"
 #include "kernels/cpu/species_density.h"
 #include "kernels/cpu/symmetric_contraction.h"
@@ -44,8 +45,8 @@ struct KernelTable {
   // so it is written around them where the layout allows.
   int64_t dense_panel;
   void (*pack_columns)(const T* b, int64_t K, int64_t N, T* packed);
-  void (*matmul)(const T* a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end,
-                 bool large_output);
+  void (*matmul)(const StridedRows<T>& a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin,
+                 int64_t end, bool large_output);
 };
 
 template <typename T>

@@ -38,6 +38,24 @@ def component_offsets(irreps: o3.Irreps) -> List[int]:
     return offsets
 
 
+def interleaved_components(irreps: o3.Irreps) -> torch.Tensor:
+    """Position of each component of [N, K, C] features when every run of equal consecutive irreps
+    (the paths that an equivariant linear mixes into one output irrep) is stored component-major:
+    in a run of P irreps of dimension D from component o, component m of irrep p moves from
+    o + p D + m to o + m P + p. The linear then reads the run as [N, D, P C] in place
+    (model/layers.py side_by_side) instead of transposing a copy."""
+    irs, offsets, position = [ir for _, ir in irreps], component_offsets(irreps), []
+    start = 0
+    while start < len(irs):
+        end = start
+        while end < len(irs) and irs[end] == irs[start]:
+            end += 1
+        paths, dim = end - start, irs[start].dim
+        position += [offsets[start] + m * paths + p for p in range(paths) for m in range(dim)]
+        start = end
+    return torch.tensor(position, dtype=torch.int64)
+
+
 def activation_name(fn) -> str:
     """Name of an activation function in `mace_deploy.model.layers.activation`; "" for none."""
     if fn is None:
@@ -66,12 +84,14 @@ def _consecutive(indices: List[int], what: str) -> None:
 
 
 def linear(lin: o3.Linear, dtype: torch.dtype, keep_output: Optional[List[int]] = None,
-           in_channels: Optional[slice] = None, out_channels: Optional[slice] = None) -> EquivariantLinear:
+           in_channels: Optional[slice] = None, out_channels: Optional[slice] = None,
+           interleaved_input: bool = False) -> EquivariantLinear:
     """e3nn `o3.Linear` -> EquivariantLinear.
 
     keep_output: indices of the output irreps to produce (all by default), for maps whose output
     irreps mix multiplicities and are therefore split. in_channels / out_channels: keep only these
-    channels of a scalar map (selecting one head of a multi-head readout).
+    channels of a scalar map (selecting one head of a multi-head readout). interleaved_input: the
+    input comes in the order of `interleaved_components` (a convolution's output).
     """
     irreps_in, irreps_out = lin.irreps_in, lin.irreps_out
     offsets = component_offsets(irreps_in)
@@ -102,7 +122,7 @@ def linear(lin: o3.Linear, dtype: torch.dtype, keep_output: Optional[List[int]] 
             weight = weight[:, out_channels]
             bias = bias[out_channels] if bias is not None else None
         blocks.append(LinearBlock(offsets[inputs[0]] if inputs else 0, ir_out.dim, len(inputs), weight.to(dtype).contiguous(),
-                                  bias.to(dtype) if bias is not None else None))
+                                  bias.to(dtype) if bias is not None else None, interleaved_input))
     return EquivariantLinear(blocks)
 
 

@@ -41,8 +41,11 @@ def _require_e3nn(module: torch.nn.Module, what: str) -> None:
 
 
 def convolution(block, dtype: torch.dtype) -> Convolution:
+    """The convolution, its output in the order of `interleaved_components` (the linear reading it
+    is built with interleaved_input=True)."""
     _require_e3nn(block.conv_tp, "the convolution tensor product")
     cg_index, cg_coeff, num_paths, num_out = layers.tensor_product_program(block.conv_tp)
+    cg_index[:, 2] = layers.interleaved_components(block.conv_tp.irreps_out)[cg_index[:, 2]]
     return Convolution(cg_index, cg_coeff.to(dtype), num_paths, num_out)
 
 
@@ -133,7 +136,7 @@ def interaction(block, num_elements: int, dtype: torch.dtype) -> torch.nn.Module
         density_mlp = layers.scalar_mlp(block.density_fn, dtype) if density else None
         return AgnosticInteraction(
             layers.linear(block.linear_up, dtype), layers.scalar_mlp(block.conv_tp_weights, dtype),
-            convolution(block, dtype), layers.linear(block.linear, dtype),
+            convolution(block, dtype), layers.linear(block.linear, dtype, interleaved_input=True),
             layers.element_linear(block.skip_tp, num_elements, dtype), residual,
             float(block.avg_num_neighbors), density_mlp)
     if name == NONLINEAR_INTERACTION:
@@ -142,7 +145,7 @@ def interaction(block, num_elements: int, dtype: torch.dtype) -> torch.nn.Module
         return AttentionInteraction(
             layers.linear(block.linear_up, dtype), layers.linear(block.linear_down, dtype),
             layers.scalar_mlp(block.conv_tp_weights, dtype), convolution(block, dtype),
-            layers.linear(block.linear, dtype), layers.linear(block.skip_linear, dtype),
+            layers.linear(block.linear, dtype, interleaved_input=True), layers.linear(block.skip_linear, dtype),
             float(block.avg_num_neighbors))
     raise UnsupportedModelError(
         f"not supported: interaction block {name} (supported: {', '.join(SUPPORTED_INTERACTIONS)})")
@@ -173,8 +176,8 @@ def _nonlinear_interaction(block, num_elements: int, dtype: torch.dtype) -> NonL
         radial_mlp=copy.deepcopy(block.conv_tp_weights.net).to(dtype),
         density_mlp=copy.deepcopy(block.density_fn.net).to(dtype),
         conv=convolution(block, dtype),
-        linear_1_scalars=layers.linear(block.linear_1, dtype, keep_output=scalar_out),
-        linear_1_gated=layers.linear(block.linear_1, dtype, keep_output=gated_out),
+        linear_1_scalars=layers.linear(block.linear_1, dtype, keep_output=scalar_out, interleaved_input=True),
+        linear_1_gated=layers.linear(block.linear_1, dtype, keep_output=gated_out, interleaved_input=True),
         linear_res_scalars=layers.linear(block.linear_res, dtype, keep_output=scalar_out),
         linear_res_gated=layers.linear(block.linear_res, dtype, keep_output=gated_out),
         gate=Gate(num_scalars, scalar_act, float(gate._scalar_cst), gate_act, float(gate._gate_cst), gated_block),

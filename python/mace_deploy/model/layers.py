@@ -27,15 +27,18 @@ def activation(x: torch.Tensor, name: str) -> torch.Tensor:
     raise RuntimeError("unknown activation " + name)
 
 
-def side_by_side(x: torch.Tensor, dim: int, num_paths: int) -> torch.Tensor:
-    """`num_paths` consecutive irrep blocks of dimension `dim` ([N, num_paths * dim, C]) side by
-    side along channels: [N, dim, num_paths * C]. No paths (an output irrep no input feeds, which
-    e3nn leaves at zero) gives [N, dim, 0]."""
+def side_by_side(x: torch.Tensor, dim: int, num_paths: int, interleaved: bool) -> torch.Tensor:
+    """`num_paths` irrep blocks of dimension `dim` ([N, num_paths * dim, C]) side by side along
+    channels: [N, dim, num_paths * C]. Stored one block after the other this takes a copy;
+    `interleaved` (component-major, e3nn_layers.interleaved_components) it is a view. No paths (an
+    output irrep no input feeds, which e3nn leaves at zero) gives [N, dim, 0]."""
     n, c = x.shape[0], x.shape[2]
     if num_paths == 0:
         return torch.zeros((n, dim, 0), dtype=x.dtype, device=x.device)
     if num_paths == 1:
         return x
+    if interleaved:
+        return x.reshape(n, dim, num_paths * c)
     return x.reshape(n, num_paths, dim, c).transpose(1, 2).reshape(n, dim, num_paths * c)
 
 
@@ -70,28 +73,30 @@ class ComponentPieces(torch.nn.Module):
 
 def matmul_components(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """[N, dim, K] @ [K, C_out] -> [N, dim, C_out] as one [N * dim, K] product
-    (`torch.ops.mace_deploy.linear`; torch.matmul would run N small batched products)."""
-    n, dim = x.shape[0], x.shape[1]
-    return torch.ops.mace_deploy.linear(x.reshape(n * dim, x.shape[2]), weight).view(n, dim, weight.shape[1])
+    (`torch.ops.mace_deploy.linear`, which reads a slice of components in place; torch.matmul
+    would run N small batched products)."""
+    return torch.ops.mace_deploy.linear(x, weight)
 
 
 class LinearBlock(torch.nn.Module):
     """One output irrep of an equivariant linear map: reads `num_paths` consecutive input irrep
-    blocks of the same (l, p) starting at component `start` and mixes their channels."""
+    blocks of the same (l, p) starting at component `start` (`interleaved`: stored
+    component-major) and mixes their channels."""
 
     def __init__(self, start: int, dim: int, num_paths: int, weight: torch.Tensor,
-                 bias: Optional[torch.Tensor]):
+                 bias: Optional[torch.Tensor], interleaved: bool = False):
         super().__init__()
         self.start = start
         self.dim = dim
         self.num_paths = num_paths
+        self.interleaved = interleaved
         self.register_buffer("weight", weight)  # [num_paths * C_in, C_out]
         self.has_bias = bias is not None
         self.register_buffer("bias", bias if bias is not None else torch.zeros(0, dtype=weight.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: the block's input components [N, num_paths * dim, C_in]."""
-        out = matmul_components(side_by_side(x, self.dim, self.num_paths), self.weight)
+        out = matmul_components(side_by_side(x, self.dim, self.num_paths, self.interleaved), self.weight)
         if self.has_bias:
             out = out + self.bias
         return out
@@ -126,7 +131,7 @@ class ElementLinearBlock(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, species: torch.Tensor, elements: List[int]) -> torch.Tensor:
         """x: the block's input components [N, num_paths * dim, C_in]."""
-        x = side_by_side(x, self.dim, self.num_paths)
+        x = side_by_side(x, self.dim, self.num_paths, False)
         out = torch.zeros((x.shape[0], self.dim, self.weight.shape[2]), dtype=x.dtype, device=x.device)
         for e in elements:
             rows = torch.nonzero(species == e).squeeze(1)
