@@ -35,12 +35,12 @@ void pack_columns(const T* b, int64_t K, int64_t N, T* packed) {
 // c[R rows, columns] (+)= a[R rows, k0 .. k0 + kc] @ panel block; `columns` < panel only in the
 // last panel. `stream`: full panels bypass the caches (c aligned, not accumulating).
 template <typename T, int64_t R>
-void tile(const StridedRows<T>& a_rows, int64_t i, int64_t k0, const T* panel, int64_t kc, T* c, int64_t ldc,
-          int64_t columns, bool accumulate, bool stream) {
+void tile(const T* const* a_rows, int64_t k0, const T* panel, int64_t kc, T* c, int64_t ldc, int64_t columns,
+          bool accumulate, bool stream) {
   using V = Simd<T>;
   constexpr int64_t L = V::lanes, P = Blocking<T>::panel, NV = Blocking<T>::vectors;
   const T* a[R];
-  for (int64_t r = 0; r < R; ++r) a[r] = a_rows.row(i + r) + k0;
+  for (int64_t r = 0; r < R; ++r) a[r] = a_rows[r] + k0;
   typename V::vec acc[R][NV] = {};
   for (int64_t k = 0; k < kc; ++k) {
     typename V::vec b[NV];
@@ -79,8 +79,10 @@ void matmul(const StridedRows<T>& a, const T* packed_b, T* c, int64_t K, int64_t
   constexpr int64_t vector_bytes = Simd<T>::lanes * static_cast<int64_t>(sizeof(T));
   const bool stream = large_output && K <= B::depth && reinterpret_cast<uintptr_t>(c) % vector_bytes == 0 &&
                       N * static_cast<int64_t>(sizeof(T)) % vector_bytes == 0;
+  const T* a_rows[B::row_block];  // of the current row block, found once for all its tiles
   for (int64_t i0 = begin; i0 < end; i0 += B::row_block) {
     const int64_t i1 = std::min(end, i0 + B::row_block);
+    for (int64_t i = i0; i < i1; ++i) a_rows[i - i0] = a.row(i);
     for (int64_t k0 = 0; k0 < K; k0 += B::depth) {
       const int64_t kc = std::min(B::depth, K - k0);
       for (int64_t j0 = 0; j0 < N; j0 += B::panel) {
@@ -88,10 +90,10 @@ void matmul(const StridedRows<T>& a, const T* packed_b, T* c, int64_t K, int64_t
         const int64_t columns = std::min(B::panel, N - j0);
         int64_t i = i0;
         for (; i + B::rows <= i1; i += B::rows) {
-          tile<T, B::rows>(a, i, k0, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
+          tile<T, B::rows>(a_rows + (i - i0), k0, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
         }
         with_static_count<B::rows - 1>(static_cast<int>(i1 - i), [&]<int R>() {
-          tile<T, R>(a, i, k0, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
+          tile<T, R>(a_rows + (i - i0), k0, panel, kc, c + i * N + j0, N, columns, k0 > 0, stream);
         });
       }
     }
