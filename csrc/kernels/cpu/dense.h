@@ -1,7 +1,8 @@
-// Dense matrix product for the radial MLPs (raw pointers, no torch): c [M, N] = a [M, K] @ b [K, N],
-// row-major, c contiguous; a's rows may lie anywhere (StridedRows). b (the layer's weights, small) is first packed into panels of KernelTable::dense_panel
-// columns, [panel][K][dense_panel] zero-padded; rows of c are then independent, so callers split
-// them over threads. Register-blocked for the shapes of radial MLPs (K and N of 8..2000, M up to
+// Dense matrix product for the radial MLPs and equivariant linears (raw pointers, no torch):
+// c [M, N] = a [M, K] @ b [K, N], row-major, c contiguous, a's rows anywhere (StridedRows). b (the
+// layer's weights, small) is first packed into panels of KernelTable::dense_panel columns,
+// [panel][K][dense_panel] zero-padded; rows of c are then independent, so callers split them over
+// threads. Register-blocked for the shapes of radial MLPs (K and N of 8..2000, M up to
 // millions of edges): MKL's float64 path on AMD CPUs runs at a third of this CPU's speed.
 // Entry points: KernelTable::pack_columns and KernelTable::matmul (kernels/cpu/kernel_table.h).
 #pragma once

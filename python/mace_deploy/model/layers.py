@@ -48,22 +48,21 @@ class ComponentPieces(torch.nn.Module):
     slice per block would add each into its own zeroed copy of the whole input. Ranges must not
     overlap unless equal; components no block reads form pieces of their own."""
 
+    sizes: List[int]  # of the pieces up to the end of the last range (empty when no range has a size)
+
     def __init__(self, ranges: List[Tuple[int, int]]):
         super().__init__()
         bounds = sorted({0} | {b for start, size in ranges if size > 0 for b in (start, start + size)})
-        self.bounds = bounds
         self.piece_of_range = [bounds.index(start) if size > 0 else -1 for start, size in ranges]
         for (start, size), piece in zip(ranges, self.piece_of_range):
             if size > 0 and bounds[piece + 1] != start + size:
                 raise ValueError(f"overlapping component ranges {ranges}")
+        self.sizes = [b - a for a, b in zip(bounds[:-1], bounds[1:])]
+        self.end = bounds[-1]  # components from here on: a piece no block reads
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """The piece of each range (an empty [N, 0, C] for a range of size 0)."""
-        sizes: List[int] = []
-        for i in range(len(self.bounds) - 1):
-            sizes.append(self.bounds[i + 1] - self.bounds[i])
-        if x.shape[1] > self.bounds[-1]:
-            sizes.append(x.shape[1] - self.bounds[-1])
+        sizes = self.sizes + [x.shape[1] - self.end] if x.shape[1] > self.end else self.sizes
         pieces = torch.split(x, sizes, dim=1)
         out: List[torch.Tensor] = []
         for piece in self.piece_of_range:
