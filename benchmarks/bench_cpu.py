@@ -56,6 +56,7 @@ MODEL_SPECS: Dict[str, Dict[str, Any]] = {
     # max_ell 3, correlation 3, 2 residual interactions, MLP 16x0e); only the weights are random.
     "small": {"hidden_irreps": "64x0e"},
     "medium": {"hidden_irreps": "128x0e+128x1o"},
+    "large": {"hidden_irreps": "128x0e+128x1o+128x2e"},  # MACE-MP-0-large-like (benchmarks/bench_gpu.py)
 }
 COMMON_MODEL_KWARGS: Dict[str, Any] = {
     "r_max": 6.0,

@@ -1,6 +1,7 @@
 #include "pair_mace.h"
 
 #include <mpi.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <cmath>
@@ -55,17 +56,49 @@ void PairMACE::allocate() {
   for (int i = 0; i < n; ++i) std::fill(setflag[i], setflag[i] + n, 0);
 }
 
-// pair_style mace [warn_distance D]
+// pair_style mace [warn_distance D] [device cpu|cuda] [ranks_per_gpu N]
 void PairMACE::settings(int narg, char** arg) {
   for (int i = 0; i < narg; i += 2) {
     if (i + 1 >= narg) error->all(FLERR, "pair_style mace: keyword {} needs a value", arg[i]);
     if (std::strcmp(arg[i], "warn_distance") == 0) {
       warn_distance_ = utils::numeric(FLERR, arg[i + 1], false, lmp);
       if (warn_distance_ < 0.0) error->all(FLERR, "pair_style mace: warn_distance must be >= 0 (Angstrom)");
+    } else if (std::strcmp(arg[i], "device") == 0) {
+      if (std::strcmp(arg[i + 1], "cpu") != 0 && std::strcmp(arg[i + 1], "cuda") != 0) {
+        error->all(FLERR, "pair_style mace: device must be cpu or cuda, got '{}'", arg[i + 1]);
+      }
+      use_gpu_ = std::strcmp(arg[i + 1], "cuda") == 0;
+    } else if (std::strcmp(arg[i], "ranks_per_gpu") == 0) {
+      ranks_per_gpu_ = utils::inumeric(FLERR, arg[i + 1], false, lmp);
+      if (ranks_per_gpu_ < 1) error->all(FLERR, "pair_style mace: ranks_per_gpu must be >= 1");
     } else {
-      error->all(FLERR, "pair_style mace: unknown keyword '{}' (known: warn_distance)", arg[i]);
+      error->all(FLERR, "pair_style mace: unknown keyword '{}' (known: warn_distance, device, ranks_per_gpu)",
+                 arg[i]);
     }
   }
+}
+
+// `device cuda`: the GPU of this rank's node-local rank, one rank per GPU unless ranks_per_gpu
+// allows more (ranks sharing a GPU each hold a copy of the model and take turns on it).
+std::string PairMACE::device_name() {
+  if (!use_gpu_) return "cpu";
+  MPI_Comm node;
+  MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &node);
+  int local_rank = 0, local_ranks = 1;
+  MPI_Comm_rank(node, &local_rank);
+  MPI_Comm_size(node, &local_ranks);
+  MPI_Comm_free(&node);
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  if (gpus == 0) {
+    error->one(FLERR, "pair_style mace device cuda: no CUDA GPU is visible to this rank (or mace-deploy was built "
+                      "against a CPU-only torch); use device cpu");
+  }
+  if (local_ranks > gpus * ranks_per_gpu_) {
+    error->one(FLERR, "pair_style mace device cuda: {} MPI ranks on this node but {} GPU(s) and ranks_per_gpu {}; "
+                      "start at most {} ranks per node, or let ranks share a GPU with `ranks_per_gpu N`",
+               local_ranks, gpus, ranks_per_gpu_, gpus * ranks_per_gpu_);
+  }
+  return "cuda:" + std::to_string(local_rank % gpus);
 }
 
 // pair_coeff * * model.mace.pt El1 El2 ... (one element symbol or NULL per atom type)
@@ -85,7 +118,7 @@ void PairMACE::coeff(int narg, char** arg) {
   model_path_ = arg[2];
   std::string failure;
   try {
-    model_ = std::make_unique<mace_deploy::Model>(mace_deploy::Model::load(model_path_));
+    model_ = std::make_unique<mace_deploy::Model>(mace_deploy::Model::load(model_path_, device_name()));
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -258,14 +291,15 @@ void PairMACE::store_results(const mace_deploy::Result& result) {
                       "the training data, or positions that are NaN); check the structure and the timestep");
   }
   const double s = energy_scale_;
-  const auto energies = result.atom_energies.accessor<double, 1>();
+  const auto energies_t = result.atom_energies.to(torch::kCPU, torch::kFloat64).contiguous();
+  const auto energies = energies_t.accessor<double, 1>();
   for (int64_t node = 0; node < n_local_nodes_; ++node) {
     if (eflag_global) eng_vdwl += s * energies[node];
     if (eflag_atom) eatom[node_atom_[node]] += s * energies[node];
   }
 
   const auto n_nodes = static_cast<int64_t>(node_atom_.size());
-  const auto forces_t = result.forces.to(torch::kFloat64).contiguous();
+  const auto forces_t = result.forces.to(torch::kCPU, torch::kFloat64).contiguous();
   const auto forces = forces_t.accessor<double, 2>();
   double** f = atom->f;
   for (int64_t node = 0; node < n_nodes; ++node) {
@@ -275,12 +309,12 @@ void PairMACE::store_results(const mace_deploy::Result& result) {
   // LAMMPS orders symmetric tensors xx yy zz xy xz yz; centroid ones append yx zx zy.
   constexpr int kRow[9] = {0, 1, 2, 0, 0, 1, 1, 2, 2}, kCol[9] = {0, 1, 2, 1, 2, 2, 0, 0, 1};
   if (vflag_global) {
-    const auto w_t = result.virial.to(torch::kFloat64);
+    const auto w_t = result.virial.to(torch::kCPU, torch::kFloat64);
     const auto w = w_t.accessor<double, 2>();
     for (int c = 0; c < 6; ++c) virial[c] += s * w[kRow[c]][kCol[c]];
   }
   if (vflag_atom || cvflag_atom) {
-    const auto w_t = result.atom_virial.to(torch::kFloat64).contiguous();
+    const auto w_t = result.atom_virial.to(torch::kCPU, torch::kFloat64).contiguous();
     const auto w = w_t.accessor<double, 3>();
     for (int64_t node = 0; node < n_nodes; ++node) {
       const auto a = node_atom_[node];
@@ -322,7 +356,8 @@ void PairMACE::forward(at::Tensor features, int64_t n_local, int64_t /*layer*/) 
   auto buffer = reset_halo_buffer(static_cast<int>(features.size(1)));
   const auto n_nodes = static_cast<int64_t>(node_atom_.size());
   const auto nodes = torch::from_blob(node_atom_.data(), {n_nodes}, torch::kInt64);
-  buffer.index_copy_(0, nodes.narrow(0, 0, n_local), features.narrow(0, 0, n_local).to(torch::kFloat64));
+  // Staged through the host (GPU features come over once per exchange).
+  buffer.index_copy_(0, nodes.narrow(0, 0, n_local), features.narrow(0, 0, n_local).to(torch::kCPU, torch::kFloat64));
   communicate(/*forward=*/true);
   features.narrow(0, n_local, n_nodes - n_local).copy_(buffer.index_select(0, nodes.narrow(0, n_local, n_nodes - n_local)));
   time_exchange_ += MPI_Wtime() - start;
@@ -335,9 +370,10 @@ void PairMACE::reverse(at::Tensor gradients, int64_t n_local, int64_t /*layer*/)
   const auto n_nodes = static_cast<int64_t>(node_atom_.size());
   const auto nodes = torch::from_blob(node_atom_.data(), {n_nodes}, torch::kInt64);
   buffer.index_copy_(0, nodes.narrow(0, n_local, n_nodes - n_local),
-                     gradients.narrow(0, n_local, n_nodes - n_local).to(torch::kFloat64));
+                     gradients.narrow(0, n_local, n_nodes - n_local).to(torch::kCPU, torch::kFloat64));
   communicate(/*forward=*/false);
-  gradients.narrow(0, 0, n_local).add_(buffer.index_select(0, nodes.narrow(0, 0, n_local)).to(gradients.dtype()));
+  gradients.narrow(0, 0, n_local)
+      .add_(buffer.index_select(0, nodes.narrow(0, 0, n_local)).to(gradients.device(), gradients.dtype()));
   time_exchange_ += MPI_Wtime() - start;
 }
 

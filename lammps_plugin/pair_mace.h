@@ -45,12 +45,15 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   at::Tensor reset_halo_buffer(int width);
   void communicate(bool forward);
   double* halo_chunk(int atom_index);
+  std::string device_name();
 
   std::unique_ptr<mace_deploy::Model> model_;
   std::string model_path_;
   std::vector<int> type_species_;  // [ntypes + 1]: model species index of each type, -1 for NULL
   double energy_scale_ = 1.0;      // model eV -> LAMMPS energy unit
   double warn_distance_ = 0.5;     // Angstrom; closer pairs get a warning, once per run
+  bool use_gpu_ = false;           // `device cuda`: the model runs on this rank's GPU
+  int ranks_per_gpu_ = 1;          // MPI ranks of one node allowed on each of its GPUs
   bool warned_close_ = false;
 
   // The graph of this step: local atoms of mapped types first, then the ghosts they see.

@@ -69,6 +69,17 @@ def test_unknown_keyword(tmp_path, base_artifact):
     assert_lammps_error(proc, "unknown keyword 'cutoff'")
 
 
+def test_unknown_device(tmp_path, base_artifact):
+    proc = run_script(tmp_path, f"pair_style mace device gpu\npair_coeff * * {base_artifact} Cu O")
+    assert_lammps_error(proc, "device must be cpu or cuda, got 'gpu'")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible here (tests/test_cuda.py runs on it)")
+def test_device_cuda_without_a_gpu(tmp_path, base_artifact):
+    proc = run_script(tmp_path, f"pair_style mace device cuda\npair_coeff * * {base_artifact} Cu O")
+    assert_lammps_error(proc, "no CUDA GPU is visible to this rank")
+
+
 def test_newton_off(tmp_path, base_artifact):
     proc = run_script(tmp_path, f"pair_style mace\npair_coeff * * {base_artifact} Cu O",
                       header="units metal\nnewton off")

@@ -16,13 +16,13 @@ MULTI_HEAD = [name for name in model_zoo.CONFIGS if model_zoo.config(name).get("
 FULLY_PERIODIC = {"crystal", "small_triclinic", "water_box"}
 
 
-def check_parity(model_path, artifact_path, rel, head=None, seed=0):
+def check_parity(model_path, artifact_path, rel, head=None, seed=0, device="cpu"):
     for name, make in model_zoo.STRUCTURES.items():
         atoms = make(seed)
         stress = name in FULLY_PERIODIC
         ref = reference_results(model_path, atoms, head=head, stress=stress)
         assert np.abs(ref["forces"]).max() > 1e-3, f"{name}: reference forces vanish, the test would be blind"
-        ours = deploy_results(MACEDeployCalculator(str(artifact_path)), atoms, stress)
+        ours = deploy_results(MACEDeployCalculator(str(artifact_path), device=device), atoms, stress)
         try:
             assert_close_results(ours, ref, rel, len(atoms))
         except AssertionError as e:

@@ -17,13 +17,17 @@ namespace {
 // still needed.
 constexpr int64_t kLastLevelCacheBytes = int64_t{32} << 20;
 
+void check_inputs(const at::Tensor& x, const at::Tensor& weight) {
+  TORCH_CHECK((x.dim() == 2 || x.dim() == 3) && weight.dim() == 2 && x.size(-1) == weight.size(0),
+              "linear: x must be [M, K] or [n, d, K] and weight [K, N], got ", x.sizes(), " and ", weight.sizes());
+  TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "linear: x and weight must have one dtype");
+  TORCH_CHECK(x.device() == weight.device(), "linear: x and weight must be on one device");
+}
+
 // x [M, K] or [n, d, K] -> [M, N] or [n, d, N]. x is read in place wherever its last dimension is
 // contiguous (StridedRows): the node-feature slices the equivariant linears multiply need no copy.
 at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& weight_in) {
-  TORCH_CHECK((x_in.dim() == 2 || x_in.dim() == 3) && weight_in.dim() == 2 && x_in.size(-1) == weight_in.size(0),
-              "linear: x must be [M, K] or [n, d, K] and weight [K, N], got ", x_in.sizes(), " and ",
-              weight_in.sizes());
-  TORCH_CHECK(x_in.scalar_type() == weight_in.scalar_type(), "linear: x and weight must have one dtype");
+  check_inputs(x_in, weight_in);
   const auto x = x_in.stride(-1) == 1 ? x_in : x_in.contiguous();
   const auto weight = weight_in.contiguous();
   const bool three_d = x.dim() == 3;
@@ -43,6 +47,14 @@ at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& weight_in) {
   });
   return out;
 }
+
+#ifdef MACE_DEPLOY_WITH_CUDA
+// On a GPU the product is cuBLAS's (through ATen), which strided and 3-D x also go through.
+at::Tensor forward_cuda(const at::Tensor& x, const at::Tensor& weight) {
+  check_inputs(x, weight);
+  return at::matmul(x, weight);
+}
+#endif
 
 // Only x is differentiated: the weights of a deployed model are constants (buffers).
 class Linear : public torch::autograd::Function<Linear> {
@@ -73,6 +85,9 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight) {
 
 TORCH_LIBRARY_IMPL(mace_deploy, CPU, m) { m.impl("linear", &forward_cpu); }
 
+#ifdef MACE_DEPLOY_WITH_CUDA
+TORCH_LIBRARY_IMPL(mace_deploy, CUDA, m) { m.impl("linear", &forward_cuda); }
+#endif
 TORCH_LIBRARY_IMPL(mace_deploy, Autograd, m) { m.impl("linear", &autograd_impl); }
 
 }  // namespace mace_deploy

@@ -9,6 +9,9 @@
 
 #include "kernels/cpu/kernel_table.h"
 #include "ops/ops.h"
+#ifdef MACE_DEPLOY_WITH_CUDA
+#include "ops/cuda_support.h"
+#endif
 
 namespace mace_deploy {
 namespace {
@@ -31,6 +34,13 @@ void check_inputs(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w
   TORCH_CHECK(sh.scalar_type() == x.scalar_type() && w.scalar_type() == x.scalar_type() &&
                   cg_coeff.scalar_type() == x.scalar_type(),
               "message_passing: all floating-point inputs must have one dtype");
+  for (const auto* t : {&sh, &w, &weight_rows, &senders, &receivers, &cg_index, &cg_coeff}) {
+    TORCH_CHECK(t->device() == x.device(), "message_passing: all inputs must be on one device (node_feats is on ",
+                x.device(), ", another input on ", t->device(), ")");
+  }
+  // Index ranges are checked on the CPU only: on a GPU it would synchronise every call, and the
+  // model makes the indices itself.
+  if (!x.is_cpu()) return;
   if (cg_index.size(0) > 0) {
     const auto hi = std::get<0>(cg_index.max(0)), lo = std::get<0>(cg_index.min(0));
     TORCH_CHECK(lo.min().item<int64_t>() >= 0 && hi[0].item<int64_t>() < x.size(1) &&
@@ -121,6 +131,65 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
   return {grad_x, grad_sh, grad_w};
 }
 
+#ifdef MACE_DEPLOY_WITH_CUDA
+cuda::MessageShape cuda_shape(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, int64_t out_components) {
+  return {x.size(1), x.size(2), sh.size(1), w.size(1), out_components};
+}
+
+at::Tensor forward_cuda(const at::Tensor& x_in, const at::Tensor& sh_in, const at::Tensor& w_in,
+                        const at::Tensor& weight_rows_in, const at::Tensor& senders_in, const at::Tensor& receivers_in,
+                        int64_t num_receivers, const at::Tensor& cg_index_in, const at::Tensor& cg_coeff_in,
+                        int64_t out_components) {
+  check_inputs(x_in, sh_in, w_in, weight_rows_in, senders_in, receivers_in, num_receivers, cg_index_in, cg_coeff_in,
+               out_components);
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const auto x = x_in.contiguous(), sh = sh_in.contiguous(), w = w_in.contiguous();
+  const auto weight_rows = weight_rows_in.contiguous(), senders = senders_in.contiguous();
+  const auto cg_index = cg_index_in.contiguous(), cg_coeff = cg_coeff_in.contiguous();
+  const DeviceEdgeGroups by_receiver(receivers_in.contiguous(), num_receivers);
+  auto out = at::empty({num_receivers, out_components, x.size(2)}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_forward_cuda", [&] {
+    const cuda::Couplings couplings{cg_index.data_ptr<int64_t>(), cg_coeff.data_ptr<scalar_t>(), cg_index.size(0),
+                                    /*transposed=*/false};
+    cuda::message_passing_forward<scalar_t>(cuda_shape(x, sh, w, out_components), couplings, x.data_ptr<scalar_t>(),
+                                            sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
+                                            weight_rows.data_ptr<int64_t>(), senders.data_ptr<int64_t>(),
+                                            by_receiver.view(), out.data_ptr<scalar_t>(), current_stream());
+  });
+  return out;
+}
+
+// grad_x is the forward over the edges grouped by sender through the transposed coupling
+// (grad_out in the role of the node features); grad_sh and grad_w come from one pass over the
+// edges grouped by weight row.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
+    const at::Tensor& grad_out_in, const at::Tensor& x_in, const at::Tensor& sh_in, const at::Tensor& w_in,
+    const at::Tensor& weight_rows_in, const at::Tensor& senders_in, const at::Tensor& receivers_in,
+    const at::Tensor& cg_index_in, const at::Tensor& cg_coeff_in) {
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const auto grad_out = grad_out_in.contiguous(), x = x_in.contiguous(), sh = sh_in.contiguous();
+  const auto w = w_in.contiguous(), senders = senders_in.contiguous(), receivers = receivers_in.contiguous();
+  const auto weight_rows = weight_rows_in.contiguous();
+  const auto cg_index = cg_index_in.contiguous(), cg_coeff = cg_coeff_in.contiguous();
+  const DeviceEdgeGroups by_sender(senders, x.size(0)), by_row(weight_rows, w.size(0));
+  auto grad_x = at::empty_like(x), grad_sh = at::empty_like(sh), grad_w = at::empty_like(w);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_backward_cuda", [&] {
+    const auto* coeff = cg_coeff.data_ptr<scalar_t>();
+    const cuda::Couplings forward{cg_index.data_ptr<int64_t>(), coeff, cg_index.size(0), /*transposed=*/false};
+    const cuda::Couplings transposed{cg_index.data_ptr<int64_t>(), coeff, cg_index.size(0), /*transposed=*/true};
+    cuda::message_passing_forward<scalar_t>(
+        cuda_shape(grad_out, sh, w, x.size(1)), transposed, grad_out.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(),
+        w.data_ptr<scalar_t>(), weight_rows.data_ptr<int64_t>(), receivers.data_ptr<int64_t>(), by_sender.view(),
+        grad_x.data_ptr<scalar_t>(), current_stream());
+    cuda::message_passing_weight_gradients<scalar_t>(
+        cuda_shape(x, sh, w, grad_out.size(1)), forward, grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(),
+        sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), senders.data_ptr<int64_t>(), receivers.data_ptr<int64_t>(),
+        by_row.view(), grad_sh.data_ptr<scalar_t>(), grad_w.data_ptr<scalar_t>(), current_stream());
+  });
+  return {grad_x, grad_sh, grad_w};
+}
+#endif
+
 // Differentiable in the node features, spherical harmonics and radial weights.
 class MessagePassing : public torch::autograd::Function<MessagePassing> {
  public:
@@ -176,6 +245,13 @@ TORCH_LIBRARY_IMPL(mace_deploy, CPU, m) {
   m.impl("message_passing", &forward_cpu);
   m.impl("message_passing_backward", &backward_cpu);
 }
+
+#ifdef MACE_DEPLOY_WITH_CUDA
+TORCH_LIBRARY_IMPL(mace_deploy, CUDA, m) {
+  m.impl("message_passing", &forward_cuda);
+  m.impl("message_passing_backward", &backward_cuda);
+}
+#endif
 
 TORCH_LIBRARY_IMPL(mace_deploy, Autograd, m) { m.impl("message_passing", &autograd_impl); }
 

@@ -5,6 +5,11 @@
 //
 // Feature tensors use the layout [nodes, irrep components, channels]: the channel index is
 // innermost so kernels vectorise over channels.
+//
+// Every op runs on the CPU and, in builds against a CUDA torch, on CUDA GPUs (kernels/cuda; the
+// same artifact runs on either). All inputs of a call must be on one device. Index ranges (senders,
+// receivers, rows, species, coupling tables) are checked on the CPU only: on a GPU the check would
+// synchronise the device at every call, and the model builds these indices itself.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -9,14 +9,21 @@
 
 #include "kernels/cpu/kernel_table.h"
 #include "ops/ops.h"
+#ifdef MACE_DEPLOY_WITH_CUDA
+#include "ops/cuda_support.h"
+#endif
 
 namespace mace_deploy {
 namespace {
 
-void check_index(const at::Tensor& index, int64_t edges, int64_t bound, const char* what) {
+void check_index(const at::Tensor& index, const at::Tensor& radial, int64_t edges, int64_t bound,
+                 const char* what) {
   TORCH_CHECK(index.dim() == 1 && index.size(0) == edges && index.scalar_type() == at::kLong,
               "species_density: ", what, " must be int64 [E]");
-  if (edges > 0) {
+  TORCH_CHECK(index.device() == radial.device(), "species_density: all inputs must be on one device (radial is on ",
+              radial.device(), ", ", what, " on ", index.device(), ")");
+  // On the CPU only: on a GPU it would synchronise every call, and the model makes the indices.
+  if (edges > 0 && index.is_cpu()) {
     TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < bound, "species_density: a ",
                 what, " entry is outside [0, ", bound, ")");
   }
@@ -28,11 +35,12 @@ void check_inputs(const at::Tensor& radial, const at::Tensor& sh, const at::Tens
   TORCH_CHECK(radial.dim() == 2, "species_density: radial must be [W, K]");
   TORCH_CHECK(sh.dim() == 2, "species_density: edge_sh must be [E, M]");
   TORCH_CHECK(sh.scalar_type() == radial.scalar_type(), "species_density: radial and edge_sh must have one dtype");
+  TORCH_CHECK(sh.device() == radial.device(), "species_density: radial and edge_sh must be on one device");
   TORCH_CHECK(num_receivers >= 0 && num_species >= 0, "species_density: negative num_receivers or num_species");
   const int64_t edges = sh.size(0);
-  check_index(weight_rows, edges, radial.size(0), "weight_rows");
-  check_index(sender_species, edges, num_species, "sender_species");
-  check_index(receivers, edges, num_receivers, "receivers");
+  check_index(weight_rows, radial, edges, radial.size(0), "weight_rows");
+  check_index(sender_species, radial, edges, num_species, "sender_species");
+  check_index(receivers, radial, edges, num_receivers, "receivers");
 }
 
 cpu::DensityShape shape_of(const at::Tensor& radial, const at::Tensor& sh, int64_t num_species) {
@@ -89,6 +97,44 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_out_in, c
   return {grad_radial, grad_sh};
 }
 
+#ifdef MACE_DEPLOY_WITH_CUDA
+at::Tensor forward_cuda(const at::Tensor& radial_in, const at::Tensor& sh_in, const at::Tensor& weight_rows_in,
+                        const at::Tensor& sender_species_in, const at::Tensor& receivers_in, int64_t num_receivers,
+                        int64_t num_species) {
+  check_inputs(radial_in, sh_in, weight_rows_in, sender_species_in, receivers_in, num_receivers, num_species);
+  const c10::cuda::CUDAGuard guard(radial_in.device());
+  const auto radial = radial_in.contiguous(), sh = sh_in.contiguous();
+  const auto weight_rows = weight_rows_in.contiguous(), sender_species = sender_species_in.contiguous();
+  const DeviceEdgeGroups by_receiver(receivers_in.contiguous(), num_receivers);
+  auto out = at::empty({num_receivers, sh.size(1), num_species, radial.size(1)}, radial.options());
+  AT_DISPATCH_FLOATING_TYPES(radial.scalar_type(), "species_density_forward_cuda", [&] {
+    cuda::species_density_forward<scalar_t>({radial.size(1), sh.size(1), num_species}, radial.data_ptr<scalar_t>(),
+                                            sh.data_ptr<scalar_t>(), weight_rows.data_ptr<int64_t>(),
+                                            sender_species.data_ptr<int64_t>(), by_receiver.view(),
+                                            out.data_ptr<scalar_t>(), current_stream());
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad_out_in, const at::Tensor& radial_in,
+                                                 const at::Tensor& sh_in, const at::Tensor& weight_rows_in,
+                                                 const at::Tensor& sender_species_in,
+                                                 const at::Tensor& receivers_in) {
+  const c10::cuda::CUDAGuard guard(radial_in.device());
+  const auto grad_out = grad_out_in.contiguous(), radial = radial_in.contiguous(), sh = sh_in.contiguous();
+  const auto sender_species = sender_species_in.contiguous(), receivers = receivers_in.contiguous();
+  const DeviceEdgeGroups by_row(weight_rows_in.contiguous(), radial.size(0));
+  auto grad_radial = at::empty_like(radial), grad_sh = at::empty_like(sh);
+  AT_DISPATCH_FLOATING_TYPES(radial.scalar_type(), "species_density_backward_cuda", [&] {
+    cuda::species_density_backward<scalar_t>(
+        {radial.size(1), sh.size(1), grad_out.size(2)}, grad_out.data_ptr<scalar_t>(), radial.data_ptr<scalar_t>(),
+        sh.data_ptr<scalar_t>(), sender_species.data_ptr<int64_t>(), receivers.data_ptr<int64_t>(), by_row.view(),
+        grad_radial.data_ptr<scalar_t>(), grad_sh.data_ptr<scalar_t>(), current_stream());
+  });
+  return {grad_radial, grad_sh};
+}
+#endif
+
 // Differentiable in the radial features and the spherical harmonics.
 class SpeciesDensity : public torch::autograd::Function<SpeciesDensity> {
  public:
@@ -137,6 +183,13 @@ TORCH_LIBRARY_IMPL(mace_deploy, CPU, m) {
   m.impl("species_density", &forward_cpu);
   m.impl("species_density_backward", &backward_cpu);
 }
+
+#ifdef MACE_DEPLOY_WITH_CUDA
+TORCH_LIBRARY_IMPL(mace_deploy, CUDA, m) {
+  m.impl("species_density", &forward_cuda);
+  m.impl("species_density_backward", &backward_cuda);
+}
+#endif
 
 TORCH_LIBRARY_IMPL(mace_deploy, Autograd, m) { m.impl("species_density", &autograd_impl); }
 

@@ -34,13 +34,13 @@ class MACEDeployCalculator(Calculator):
         self.results = {
             "energy": energy,
             "free_energy": energy,
-            "energies": out["atom_energies"].double().numpy(),
-            "forces": out["forces"].double().numpy(),
+            "energies": out["atom_energies"].double().cpu().numpy(),
+            "forces": out["forces"].double().cpu().numpy(),
         }
         volume = abs(self.atoms.cell.volume)
         if volume > 0:
             # sigma = (1/V) dE/d(strain) = -W / V
-            stress = -out["virial"].double().numpy() / volume
+            stress = -out["virial"].double().cpu().numpy() / volume
             self.results["stress"] = full_3x3_to_voigt_6_stress(0.5 * (stress + stress.T))
         elif "stress" in properties:
             raise PropertyNotImplementedError("stress needs a cell with non-zero volume")
