@@ -131,6 +131,8 @@ class ElementLinearBlock(torch.nn.Module):
     def forward(self, x: torch.Tensor, species: torch.Tensor, elements: List[int]) -> torch.Tensor:
         """x: the block's input components [N, num_paths * dim, C_in]."""
         x = side_by_side(x, self.dim, self.num_paths, False)
+        if len(elements) == 1:  # one element (a pure metal, say): no gather and scatter of the rows
+            return matmul_components(x, self.weight[elements[0]])
         out = torch.zeros((x.shape[0], self.dim, self.weight.shape[2]), dtype=x.dtype, device=x.device)
         for e in elements:
             rows = torch.nonzero(species == e).squeeze(1)
