@@ -11,7 +11,7 @@ the device synchronised before each clock read) of
 and prints us/atom/step with the ratio torch / deploy, plus peak GPU memory. Runs that fail (out
 of memory, say) are reported as such. Writes the table as JSON with --json.
 
-  python benchmarks/bench_gpu.py [--models medium,large] [--atoms 1000,10000,50000] [--json out.json]
+  python benchmarks/bench_gpu.py [--models medium,large] [--atoms 1000,10000,50000] [--json out.json] [--profile]
 """
 
 import argparse
@@ -85,15 +85,37 @@ def run_case(impl, model_path, artifact_path, dtype, atoms, warmup, steps):
     return time_steps(lambda a, _: calculator_step(calc, a), atoms, warmup, steps)
 
 
+def print_profile(artifact_path, atoms, warmup):
+    """torch.profiler's table of one Model.compute step (kernels launched from the C++ runtime too)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from mace_deploy import _C
+    from mace_deploy.graph import atoms_to_graph
+
+    model = _C.Model(artifact_path, "cuda")
+    g = atoms_to_graph(atoms, model.r_max, model.atomic_numbers)
+    for _ in range(warmup):
+        model.compute(g.species, g.edge_index, g.edge_vectors, len(atoms))
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        model.compute(g.species, g.edge_index, g.edge_vectors, len(atoms))
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25), flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="medium,large")
     ap.add_argument("--atoms", default="1000,10000,50000")
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--impls", default="deploy,deploy-model,torch")
-    ap.add_argument("--warmup", type=int, default=2)
+    # TorchScript's profiling executor optimises a graph after its first two runs: warm up past them
+    ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print the CUDA kernels of one runtime step per case (torch.profiler)")
     args = ap.parse_args(argv)
 
     import torch
@@ -130,6 +152,8 @@ def main(argv=None):
                          if "us_per_atom_step" in row.get("torch", {}) and "us_per_atom_step" in row.get("deploy", {})
                          else "-")
                 print(f"{name:<7} {count:>6} {dtype:<8}{cells}  {ratio}", flush=True)
+                if args.profile:
+                    print_profile(artifact_path, copper(count), args.warmup)
     for row in rows:
         for impl in impls:
             if "error" in row[impl]:
