@@ -13,6 +13,7 @@ import lammps_runner as lr
 import model_zoo
 import test_ops as cpu_ops
 from test_lammps import assert_matches_references, copper_oxide
+from test_lammps_errors import assert_lammps_error, run_script
 from test_parity import SINGLE_HEAD, check_parity
 from mace_deploy import _C  # registers torch.ops.mace_deploy
 from mace_deploy.ase import MACEDeployCalculator
@@ -163,8 +164,6 @@ def test_lammps_on_one_gpu(tmp_path, artifact, nprocs):
 
 
 def test_lammps_more_ranks_than_gpus(tmp_path, artifact):
-    from test_lammps_errors import assert_lammps_error, run_script
-
     _, artifact_path = artifact("base")
     nprocs = torch.cuda.device_count() + 1
     proc = run_script(tmp_path, f"pair_style mace device cuda\npair_coeff * * {artifact_path} Cu O", nprocs=nprocs)

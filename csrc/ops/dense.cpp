@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/kernel_table.h"
+#include "ops/input_checks.h"
 #include "ops/ops.h"
 
 namespace mace_deploy {
@@ -21,7 +22,7 @@ void check_inputs(const at::Tensor& x, const at::Tensor& weight) {
   TORCH_CHECK((x.dim() == 2 || x.dim() == 3) && weight.dim() == 2 && x.size(-1) == weight.size(0),
               "linear: x must be [M, K] or [n, d, K] and weight [K, N], got ", x.sizes(), " and ", weight.sizes());
   TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "linear: x and weight must have one dtype");
-  TORCH_CHECK(x.device() == weight.device(), "linear: x and weight must be on one device");
+  check_one_device("linear", x, {weight});
 }
 
 // x [M, K] or [n, d, K] -> [M, N] or [n, d, N]. x is read in place wherever its last dimension is

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/kernel_table.h"
+#include "ops/input_checks.h"
 #include "ops/ops.h"
 #ifdef MACE_DEPLOY_WITH_CUDA
 #include "ops/cuda_support.h"
@@ -34,10 +35,7 @@ void check_inputs(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w
   TORCH_CHECK(sh.scalar_type() == x.scalar_type() && w.scalar_type() == x.scalar_type() &&
                   cg_coeff.scalar_type() == x.scalar_type(),
               "message_passing: all floating-point inputs must have one dtype");
-  for (const auto* t : {&sh, &w, &weight_rows, &senders, &receivers, &cg_index, &cg_coeff}) {
-    TORCH_CHECK(t->device() == x.device(), "message_passing: all inputs must be on one device (node_feats is on ",
-                x.device(), ", another input on ", t->device(), ")");
-  }
+  check_one_device("message_passing", x, {sh, w, weight_rows, senders, receivers, cg_index, cg_coeff});
   // Index ranges are checked on the CPU only: on a GPU it would synchronise every call, and the
   // model makes the indices itself.
   if (!x.is_cpu()) return;
@@ -58,7 +56,7 @@ void check_inputs(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w
   }
 }
 
-cpu::MessageShape shape_of(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, int64_t out_components) {
+MessageShape shape_of(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, int64_t out_components) {
   return {x.size(1), x.size(2), sh.size(1), w.size(1), out_components};
 }
 
@@ -132,10 +130,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(
 }
 
 #ifdef MACE_DEPLOY_WITH_CUDA
-cuda::MessageShape cuda_shape(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& w, int64_t out_components) {
-  return {x.size(1), x.size(2), sh.size(1), w.size(1), out_components};
-}
-
 at::Tensor forward_cuda(const at::Tensor& x_in, const at::Tensor& sh_in, const at::Tensor& w_in,
                         const at::Tensor& weight_rows_in, const at::Tensor& senders_in, const at::Tensor& receivers_in,
                         int64_t num_receivers, const at::Tensor& cg_index_in, const at::Tensor& cg_coeff_in,
@@ -151,7 +145,7 @@ at::Tensor forward_cuda(const at::Tensor& x_in, const at::Tensor& sh_in, const a
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "message_passing_forward_cuda", [&] {
     const cuda::Couplings couplings{cg_index.data_ptr<int64_t>(), cg_coeff.data_ptr<scalar_t>(), cg_index.size(0),
                                     /*transposed=*/false};
-    cuda::message_passing_forward<scalar_t>(cuda_shape(x, sh, w, out_components), couplings, x.data_ptr<scalar_t>(),
+    cuda::message_passing_forward<scalar_t>(shape_of(x, sh, w, out_components), couplings, x.data_ptr<scalar_t>(),
                                             sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
                                             weight_rows.data_ptr<int64_t>(), senders.data_ptr<int64_t>(),
                                             by_receiver.view(), out.data_ptr<scalar_t>(), current_stream());
@@ -178,11 +172,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(
     const cuda::Couplings forward{cg_index.data_ptr<int64_t>(), coeff, cg_index.size(0), /*transposed=*/false};
     const cuda::Couplings transposed{cg_index.data_ptr<int64_t>(), coeff, cg_index.size(0), /*transposed=*/true};
     cuda::message_passing_forward<scalar_t>(
-        cuda_shape(grad_out, sh, w, x.size(1)), transposed, grad_out.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(),
+        shape_of(grad_out, sh, w, x.size(1)), transposed, grad_out.data_ptr<scalar_t>(), sh.data_ptr<scalar_t>(),
         w.data_ptr<scalar_t>(), weight_rows.data_ptr<int64_t>(), receivers.data_ptr<int64_t>(), by_sender.view(),
         grad_x.data_ptr<scalar_t>(), current_stream());
     cuda::message_passing_weight_gradients<scalar_t>(
-        cuda_shape(x, sh, w, grad_out.size(1)), forward, grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(),
+        shape_of(x, sh, w, grad_out.size(1)), forward, grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(),
         sh.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), senders.data_ptr<int64_t>(), receivers.data_ptr<int64_t>(),
         by_row.view(), grad_sh.data_ptr<scalar_t>(), grad_w.data_ptr<scalar_t>(), current_stream());
   });

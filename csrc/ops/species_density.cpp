@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/kernel_table.h"
+#include "ops/input_checks.h"
 #include "ops/ops.h"
 #ifdef MACE_DEPLOY_WITH_CUDA
 #include "ops/cuda_support.h"
@@ -16,12 +17,9 @@
 namespace mace_deploy {
 namespace {
 
-void check_index(const at::Tensor& index, const at::Tensor& radial, int64_t edges, int64_t bound,
-                 const char* what) {
+void check_index(const at::Tensor& index, int64_t edges, int64_t bound, const char* what) {
   TORCH_CHECK(index.dim() == 1 && index.size(0) == edges && index.scalar_type() == at::kLong,
               "species_density: ", what, " must be int64 [E]");
-  TORCH_CHECK(index.device() == radial.device(), "species_density: all inputs must be on one device (radial is on ",
-              radial.device(), ", ", what, " on ", index.device(), ")");
   // On the CPU only: on a GPU it would synchronise every call, and the model makes the indices.
   if (edges > 0 && index.is_cpu()) {
     TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < bound, "species_density: a ",
@@ -35,15 +33,15 @@ void check_inputs(const at::Tensor& radial, const at::Tensor& sh, const at::Tens
   TORCH_CHECK(radial.dim() == 2, "species_density: radial must be [W, K]");
   TORCH_CHECK(sh.dim() == 2, "species_density: edge_sh must be [E, M]");
   TORCH_CHECK(sh.scalar_type() == radial.scalar_type(), "species_density: radial and edge_sh must have one dtype");
-  TORCH_CHECK(sh.device() == radial.device(), "species_density: radial and edge_sh must be on one device");
+  check_one_device("species_density", radial, {sh, weight_rows, sender_species, receivers});
   TORCH_CHECK(num_receivers >= 0 && num_species >= 0, "species_density: negative num_receivers or num_species");
   const int64_t edges = sh.size(0);
-  check_index(weight_rows, radial, edges, radial.size(0), "weight_rows");
-  check_index(sender_species, radial, edges, num_species, "sender_species");
-  check_index(receivers, radial, edges, num_receivers, "receivers");
+  check_index(weight_rows, edges, radial.size(0), "weight_rows");
+  check_index(sender_species, edges, num_species, "sender_species");
+  check_index(receivers, edges, num_receivers, "receivers");
 }
 
-cpu::DensityShape shape_of(const at::Tensor& radial, const at::Tensor& sh, int64_t num_species) {
+DensityShape shape_of(const at::Tensor& radial, const at::Tensor& sh, int64_t num_species) {
   return {radial.size(1), sh.size(1), num_species};
 }
 
@@ -108,7 +106,7 @@ at::Tensor forward_cuda(const at::Tensor& radial_in, const at::Tensor& sh_in, co
   const DeviceEdgeGroups by_receiver(receivers_in.contiguous(), num_receivers);
   auto out = at::empty({num_receivers, sh.size(1), num_species, radial.size(1)}, radial.options());
   AT_DISPATCH_FLOATING_TYPES(radial.scalar_type(), "species_density_forward_cuda", [&] {
-    cuda::species_density_forward<scalar_t>({radial.size(1), sh.size(1), num_species}, radial.data_ptr<scalar_t>(),
+    cuda::species_density_forward<scalar_t>(shape_of(radial, sh, num_species), radial.data_ptr<scalar_t>(),
                                             sh.data_ptr<scalar_t>(), weight_rows.data_ptr<int64_t>(),
                                             sender_species.data_ptr<int64_t>(), by_receiver.view(),
                                             out.data_ptr<scalar_t>(), current_stream());
@@ -127,7 +125,7 @@ std::tuple<at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad_out_in, 
   auto grad_radial = at::empty_like(radial), grad_sh = at::empty_like(sh);
   AT_DISPATCH_FLOATING_TYPES(radial.scalar_type(), "species_density_backward_cuda", [&] {
     cuda::species_density_backward<scalar_t>(
-        {radial.size(1), sh.size(1), grad_out.size(2)}, grad_out.data_ptr<scalar_t>(), radial.data_ptr<scalar_t>(),
+        shape_of(radial, sh, grad_out.size(2)), grad_out.data_ptr<scalar_t>(), radial.data_ptr<scalar_t>(),
         sh.data_ptr<scalar_t>(), sender_species.data_ptr<int64_t>(), receivers.data_ptr<int64_t>(), by_row.view(),
         grad_radial.data_ptr<scalar_t>(), grad_sh.data_ptr<scalar_t>(), current_stream());
   });

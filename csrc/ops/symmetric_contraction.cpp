@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/kernel_table.h"
+#include "ops/input_checks.h"
 #include "ops/ops.h"
 #ifdef MACE_DEPLOY_WITH_CUDA
 #include "ops/cuda_support.h"
@@ -15,7 +16,7 @@
 namespace mace_deploy {
 namespace {
 
-cpu::ContractionShape shape_of(const at::Tensor& x, const at::Tensor& monomials, int64_t out_components) {
+ContractionShape shape_of(const at::Tensor& x, const at::Tensor& monomials, int64_t out_components) {
   return {x.size(1), x.size(2), out_components, monomials.size(0), monomials.size(1) - 1};
 }
 
@@ -34,10 +35,7 @@ void check_inputs(const at::Tensor& x, const at::Tensor& species, const at::Tens
   TORCH_CHECK(coefficients.dim() == 3 && coefficients.size(1) == monomials.size(0) &&
                   coefficients.size(2) == x.size(2) && coefficients.scalar_type() == x.scalar_type(),
               "symmetric_contraction: coefficients must be [elements, M, C] of the dtype of x");
-  for (const auto* t : {&species, &monomials, &coefficients}) {
-    TORCH_CHECK(t->device() == x.device(), "symmetric_contraction: all inputs must be on one device (x is on ",
-                x.device(), ", another input on ", t->device(), ")");
-  }
+  check_one_device("symmetric_contraction", x, {species, monomials, coefficients});
 }
 
 at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& species_in, const at::Tensor& monomials_in,
@@ -77,10 +75,6 @@ at::Tensor backward_cpu(const at::Tensor& grad_out_in, const at::Tensor& x_in, c
 }
 
 #ifdef MACE_DEPLOY_WITH_CUDA
-cuda::ContractionShape cuda_shape(const at::Tensor& x, const at::Tensor& monomials, int64_t out_components) {
-  return {x.size(0), x.size(1), x.size(2), out_components, monomials.size(0), monomials.size(1) - 1};
-}
-
 at::Tensor forward_cuda(const at::Tensor& x_in, const at::Tensor& species_in, const at::Tensor& monomials_in,
                         const at::Tensor& coefficients_in, int64_t out_components) {
   check_inputs(x_in, species_in, monomials_in, coefficients_in);
@@ -90,7 +84,7 @@ at::Tensor forward_cuda(const at::Tensor& x_in, const at::Tensor& species_in, co
   auto out = at::empty({x.size(0), out_components, x.size(2)}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "symmetric_contraction_forward_cuda", [&] {
     cuda::symmetric_contraction_forward<scalar_t>(
-        cuda_shape(x, monomials, out_components), monomials.data_ptr<int64_t>(), x.data_ptr<scalar_t>(),
+        shape_of(x, monomials, out_components), x.size(0), monomials.data_ptr<int64_t>(), x.data_ptr<scalar_t>(),
         species.data_ptr<int64_t>(), coefficients.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), current_stream());
   });
   return out;
@@ -104,9 +98,9 @@ at::Tensor backward_cuda(const at::Tensor& grad_out_in, const at::Tensor& x_in, 
   auto grad_x = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "symmetric_contraction_backward_cuda", [&] {
     cuda::symmetric_contraction_backward<scalar_t>(
-        cuda_shape(x, monomials, grad_out.size(1)), monomials.data_ptr<int64_t>(), grad_out.data_ptr<scalar_t>(),
-        x.data_ptr<scalar_t>(), species.data_ptr<int64_t>(), coefficients.data_ptr<scalar_t>(),
-        grad_x.data_ptr<scalar_t>(), current_stream());
+        shape_of(x, monomials, grad_out.size(1)), x.size(0), monomials.data_ptr<int64_t>(),
+        grad_out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), species.data_ptr<int64_t>(),
+        coefficients.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(), current_stream());
   });
   return grad_x;
 }

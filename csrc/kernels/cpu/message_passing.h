@@ -15,11 +15,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/shapes.h"
+
 namespace mace_deploy::cpu {
 
-struct MessageShape {
-  int64_t in_components, channels, sh_components, paths, out_components;
-};
+using mace_deploy::MessageShape;
 
 // Clebsch-Gordan entries regrouped by (path, k_in); entries are numbered in that order.
 struct CouplingTable {

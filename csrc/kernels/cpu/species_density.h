@@ -10,11 +10,11 @@
 
 #include <cstdint>
 
+#include "kernels/shapes.h"
+
 namespace mace_deploy::cpu {
 
-struct DensityShape {
-  int64_t radial, sh_components, species;  // K, M, S
-};
+using mace_deploy::DensityShape;
 
 // The kernels (KernelTable::species_density_forward / _backward, kernels/cpu/kernel_table.h):
 // - forward: out rows of receivers [begin, end), visiting each receiver's edges (EdgeIndex).

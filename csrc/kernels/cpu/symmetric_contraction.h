@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/shapes.h"
+
 namespace mace_deploy::cpu {
 
-struct ContractionShape {
-  int64_t components, channels, out_components, monomials, max_degree;
-};
+using mace_deploy::ContractionShape;
 
 // The monomials regrouped by degree (1..3) as flat rows (m, k_out, k_1, .., k_degree), so that the
 // loops over channels are branch-free and vectorise. Built once per call, shared by all threads.

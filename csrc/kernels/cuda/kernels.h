@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "kernels/shapes.h"
+
 struct CUstream_st;
 
 namespace mace_deploy::cuda {
@@ -24,10 +26,6 @@ struct EdgeGroups {
   const int64_t* offsets;
   const int64_t* edges;
   int64_t num_nodes;
-};
-
-struct MessageShape {
-  int64_t in_components, channels, sh_components, paths, out_components;
 };
 
 // Clebsch-Gordan entries: rows (k_in, k_sh, k_out, path) of a [nnz, 4] int64 table with their
@@ -55,10 +53,6 @@ void message_passing_weight_gradients(const MessageShape& s, const Couplings& cg
                                       const T* sh, const T* w, const int64_t* senders, const int64_t* receivers,
                                       const EdgeGroups& by_row, T* grad_sh, T* grad_w, Stream stream);
 
-struct DensityShape {
-  int64_t radial, sh_components, species;  // K, M, S
-};
-
 // out [R, M, S, K] (every element written):
 //   out[r, m, s, k] = sum over edges e of r with sender_species[e] == s of sh[e, m] * radial[weight_rows[e], k]
 template <typename T>
@@ -71,18 +65,15 @@ void species_density_backward(const DensityShape& s, const T* grad_out, const T*
                               const int64_t* sender_species, const int64_t* receivers, const EdgeGroups& by_row,
                               T* grad_radial, T* grad_sh, Stream stream);
 
-struct ContractionShape {
-  int64_t nodes, components, channels, out_components, monomials, max_degree;
-};
-
-// out[n, k_out(m), c] = sum_m coeff[species[n], m, c] * prod_j x[n, k_j(m), c]
+// out[n, k_out(m), c] = sum_m coeff[species[n], m, c] * prod_j x[n, k_j(m), c] for nodes n < `nodes`
 // (monomials [M, 1 + max_degree] int64, unused factors -1).
 template <typename T>
-void symmetric_contraction_forward(const ContractionShape& s, const int64_t* monomials, const T* x,
+void symmetric_contraction_forward(const ContractionShape& s, int64_t nodes, const int64_t* monomials, const T* x,
                                    const int64_t* species, const T* coeff, T* out, Stream stream);
 
 template <typename T>
-void symmetric_contraction_backward(const ContractionShape& s, const int64_t* monomials, const T* grad_out,
-                                    const T* x, const int64_t* species, const T* coeff, T* grad_x, Stream stream);
+void symmetric_contraction_backward(const ContractionShape& s, int64_t nodes, const int64_t* monomials,
+                                    const T* grad_out, const T* x, const int64_t* species, const T* coeff, T* grad_x,
+                                    Stream stream);
 
 }  // namespace mace_deploy::cuda

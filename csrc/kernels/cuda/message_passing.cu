@@ -89,7 +89,8 @@ void message_passing_forward(const MessageShape& s, const Couplings& cg, const T
                              const int64_t* weight_rows, const int64_t* senders, const EdgeGroups& by_receiver,
                              T* out, Stream stream) {
   const int threads = std::min(threads_for_channels(s.channels), kMaxForwardThreads);
-  const dim3 grid(static_cast<unsigned>(by_receiver.num_nodes), static_cast<unsigned>((s.channels + threads - 1) / threads));
+  const dim3 grid(static_cast<unsigned>(by_receiver.num_nodes),
+                  static_cast<unsigned>((s.channels + threads - 1) / threads));
   launch("message_passing_forward", forward_kernel<T>, grid, threads, s.out_components * threads * sizeof(T), stream,
          s, cg, x, sh, w, weight_rows, senders, by_receiver, out);
 }

@@ -80,33 +80,34 @@ __global__ void backward_kernel(ContractionShape s, const int64_t* __restrict__ 
   for (int64_t k = 0; k < s.components; ++k) grad_x[(n * s.components + k) * C + c] = dx[k * blockDim.x];
 }
 
-dim3 grid_of(const ContractionShape& s, int threads) {
-  return dim3(static_cast<unsigned>(s.nodes), static_cast<unsigned>((s.channels + threads - 1) / threads));
+dim3 grid_of(const ContractionShape& s, int64_t nodes, int threads) {
+  return dim3(static_cast<unsigned>(nodes), static_cast<unsigned>((s.channels + threads - 1) / threads));
 }
 
 }  // namespace
 
 template <typename T>
-void symmetric_contraction_forward(const ContractionShape& s, const int64_t* monomials, const T* x,
+void symmetric_contraction_forward(const ContractionShape& s, int64_t nodes, const int64_t* monomials, const T* x,
                                    const int64_t* species, const T* coeff, T* out, Stream stream) {
   const int threads = std::min(threads_for_channels(s.channels), kMaxContractionThreads);
-  launch("symmetric_contraction_forward", forward_kernel<T>, grid_of(s, threads), threads,
+  launch("symmetric_contraction_forward", forward_kernel<T>, grid_of(s, nodes, threads), threads,
          (s.components + s.out_components) * threads * sizeof(T), stream, s, monomials, x, species, coeff, out);
 }
 
 template <typename T>
-void symmetric_contraction_backward(const ContractionShape& s, const int64_t* monomials, const T* grad_out,
-                                    const T* x, const int64_t* species, const T* coeff, T* grad_x, Stream stream) {
+void symmetric_contraction_backward(const ContractionShape& s, int64_t nodes, const int64_t* monomials,
+                                    const T* grad_out, const T* x, const int64_t* species, const T* coeff, T* grad_x,
+                                    Stream stream) {
   const int threads = std::min(threads_for_channels(s.channels), kMaxContractionThreads);
-  launch("symmetric_contraction_backward", backward_kernel<T>, grid_of(s, threads), threads,
+  launch("symmetric_contraction_backward", backward_kernel<T>, grid_of(s, nodes, threads), threads,
          2 * s.components * threads * sizeof(T), stream, s, monomials, grad_out, x, species, coeff, grad_x);
 }
 
 #define MACE_DEPLOY_INSTANTIATE(T)                                                                             \
-  template void symmetric_contraction_forward<T>(const ContractionShape&, const int64_t*, const T*,           \
+  template void symmetric_contraction_forward<T>(const ContractionShape&, int64_t, const int64_t*, const T*,  \
                                                  const int64_t*, const T*, T*, Stream);                       \
-  template void symmetric_contraction_backward<T>(const ContractionShape&, const int64_t*, const T*, const T*, \
-                                                  const int64_t*, const T*, T*, Stream);
+  template void symmetric_contraction_backward<T>(const ContractionShape&, int64_t, const int64_t*, const T*,  \
+                                                  const T*, const int64_t*, const T*, T*, Stream);
 MACE_DEPLOY_INSTANTIATE(float)
 MACE_DEPLOY_INSTANTIATE(double)
 #undef MACE_DEPLOY_INSTANTIATE
