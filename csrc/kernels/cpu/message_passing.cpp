@@ -153,12 +153,10 @@ void group_gradients(const MessageShape& s, const CouplingTable::Group& g, int64
       V::store(dx_row[i] + c, V::load(dx_row[i] + c) + gwx[i] * w[i]);
     }
   }
+  T sums[E * N];
+  V::template sum_lanes<E * N>(&dot[0][0], sums);
   for (int i = 0; i < E; ++i) {
-    for (int j = 0; j < N; ++j) {
-      T sum = 0;
-      for (int64_t l = 0; l < L; ++l) sum += dot[i][j][l];
-      dots[i][j] = sum;
-    }
+    for (int j = 0; j < N; ++j) dots[i][j] = sums[i * N + j];
   }
   for (; c < C; ++c) {  // channels past the last full vector
     for (int i = 0; i < E; ++i) {
