@@ -66,6 +66,8 @@ CASES = [
     ("num_interactions_3", "copper_oxide", 2, "", "", "f"),
     ("num_interactions_3", "small_triclinic", 4, "", "", "f"),
     ("inter_nonlinear", "molecule", 4, "processors 4 1 1", "", "f"),  # the two outer ranks own no atom
+    ("train_default_mace", "molecule", 4, "processors 4 1 1", "", "f"),  # likewise, non-residual first block
+    ("inter_mixed", "molecule", 4, "processors 4 1 1", "", "f"),  # likewise, density first block, 3 layers
     ("correlation_list_3layers", "water_box", 4, "processors 4 1 1", "", "f"),  # 1.6 A thin subdomains
     ("max_ell_3", "copper_oxide", 3, "comm_style tiled", "balance 1.0 rcb", "f"),
     ("pair_repulsion", "slab", 2, "comm_style tiled", "balance 1.0 rcb", "f"),

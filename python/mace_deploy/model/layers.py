@@ -131,8 +131,11 @@ class ElementLinearBlock(torch.nn.Module):
     def forward(self, x: torch.Tensor, species: torch.Tensor, elements: List[int]) -> torch.Tensor:
         """x: the block's input components [N, num_paths * dim, C_in]."""
         x = side_by_side(x, self.dim, self.num_paths, False)
-        if len(elements) == 1:  # one element (a pure metal, say): no gather and scatter of the rows
-            return matmul_components(x, self.weight[elements[0]])
+        if len(elements) <= 1:
+            # One element (a pure metal, say): no gather and scatter of the rows. No element (an MPI
+            # rank without atoms): the empty product still depends on x, so the energy keeps its
+            # path to the edge vectors and this rank's backward takes part in every halo exchange.
+            return matmul_components(x, self.weight[elements[0] if len(elements) == 1 else 0])
         out = torch.zeros((x.shape[0], self.dim, self.weight.shape[2]), dtype=x.dtype, device=x.device)
         for e in elements:
             rows = torch.nonzero(species == e).squeeze(1)
