@@ -101,3 +101,24 @@ def test_info_on_bad_artifacts(tmp_path, multihead_model):
     assert_one_line_error(run("info", tmp_path / "none.mace.pt"), "does not exist")
     assert_one_line_error(run("info", multihead_model), "corrupt, truncated or not a TorchScript file",
                           "mace-deploy compile")
+
+
+def test_output_path_errors(tmp_path, multihead_model):
+    assert_one_line_error(run("compile", multihead_model, "-o", tmp_path / "missing" / "x.mace.pt", "--head", "pbe"),
+                          "does not exist")
+    assert_one_line_error(run("compile", multihead_model, "-o", tmp_path, "--head", "pbe"), "is a directory")
+
+
+def test_verify_reference_errors(tmp_path, multihead_model):
+    out = tmp_path / "mh.mace.pt"
+    run("compile", multihead_model, "-o", out, "--head", "pbe", check_exit=0)
+    assert_one_line_error(run("verify", out, "--reference", tmp_path / "none.model"), "does not exist")
+    junk = tmp_path / "junk.model"
+    junk.write_bytes(b"not a pickle")
+    assert_one_line_error(run("verify", out, "--reference", junk), "not a readable mace-torch model file")
+    other = tmp_path / "base.model"
+    model_zoo.save_model("base", str(other))
+    assert_one_line_error(run("verify", out, "--reference", other), "not the model")
+    for option, value in [("--seed", "-5"), ("--tolerance", "-1")]:
+        proc = run("verify", out, "--reference", multihead_model, option, value)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and "must be" in proc.stderr

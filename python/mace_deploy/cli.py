@@ -88,10 +88,25 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="compare an artifact with its mace-torch model on generated structures")
     v.add_argument("artifact")
     v.add_argument("--reference", required=True, help="the mace-torch .model file it was compiled from")
-    v.add_argument("--tolerance", type=float, help="relative bound (default 1e-9 for float64, 1e-4 for float32)")
-    v.add_argument("--seed", type=int, default=0, help="seed of the generated structures")
+    v.add_argument("--tolerance", type=_positive_float,
+                   help="relative bound (default 1e-9 for float64, 1e-4 for float32)")
+    v.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the generated structures")
     v.set_defaults(run=_verify)
     return p
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, not {text}")
+    return value
 
 
 def main(argv: Optional[List[str]] = None) -> int:

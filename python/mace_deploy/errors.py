@@ -9,6 +9,10 @@ class ModelFileError(MACEDeployError):
     """A model or artifact file is missing, unreadable, corrupt or of the wrong kind."""
 
 
+class OutputPathError(MACEDeployError):
+    """The artifact cannot be written where the user asked."""
+
+
 class UnsupportedModelError(MACEDeployError):
     """The mace-torch model uses a component mace-deploy does not convert (named in the message)."""
 

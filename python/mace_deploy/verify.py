@@ -10,6 +10,7 @@ import numpy as np
 
 from .artifact import read_metadata
 from .ase import MACEDeployCalculator
+from .errors import ModelFileError
 from .structures import verification_structures
 
 # Relative bounds: float64 artifacts reproduce mace-torch to round-off; float32 ones to 1e-4.
@@ -28,11 +29,21 @@ class Comparison:
         return max(self.energy_error, self.force_error, self.stress_error or 0.0)
 
 
-def _reference_calculator(model_path: str, head_kw: dict):
-    """mace-torch's calculator, without the notices and warnings mace-torch prints on import."""
-    from .convert.source import import_mace
+def _reference_calculator(model_path: str, meta: dict):
+    """mace-torch's calculator of the model file, after checking that the artifact can come from it
+    (same elements, the artifact's head among its heads); without mace-torch's notices and warnings."""
+    from .convert.source import load_mace_model
 
-    import_mace()
+    model = load_mace_model(model_path)  # clear errors for missing or unreadable files
+    elements = [int(z) for z in model.atomic_numbers]
+    if elements != list(meta["atomic_numbers"]):
+        raise ModelFileError(f"'{model_path}' has elements {elements} but the artifact {list(meta['atomic_numbers'])}: "
+                             "not the model it was compiled from")
+    heads = list(getattr(model, "heads", ["Default"]))
+    if meta["head"] not in heads:
+        raise ModelFileError(f"'{model_path}' has no head '{meta['head']}' (its heads: {', '.join(heads)}): "
+                             "not the model the artifact was compiled from")
+    head_kw = {"head": meta["head"]} if len(heads) > 1 else {}
     from mace.calculators import MACECalculator
 
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -44,13 +55,12 @@ def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparis
     import torch
 
     meta = read_metadata(artifact)
-    head_kw = {"head": meta["head"]} if len(meta["heads"]) > 1 else {}
     results = []
     previous = torch.get_default_dtype()
     # mace-torch computes some constants in the default dtype; the reference is its float64 result.
     torch.set_default_dtype(torch.float64)
     try:
-        reference = _reference_calculator(reference_model, head_kw)
+        reference = _reference_calculator(reference_model, meta)
         ours = MACEDeployCalculator(artifact)
         for name, atoms in verification_structures(meta["atomic_numbers"], meta["r_max"], seed).items():
             ref_atoms = atoms.copy()

@@ -1,12 +1,13 @@
 """mace-torch model -> mace-deploy artifact (a TorchScript `MACEModel` with metadata)."""
 
+import os
 from dataclasses import dataclass
 from typing import List, Optional
 
 import torch
 
 from .. import _C, __version__
-from ..errors import UnknownHeadError, UnsupportedModelError
+from ..errors import OutputPathError, UnknownHeadError, UnsupportedModelError
 from ..model import MACEModel
 from . import mace_blocks
 from .e3nn_layers import F64, embedding_table
@@ -99,11 +100,23 @@ def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
     return deployed.eval()
 
 
+def check_output_path(path: str) -> None:
+    """The artifact can be written at `path` (checked before the conversion, which takes a while)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OutputPathError(f"output '{path}' is a directory; give the artifact's file name (e.g. model.mace.pt)")
+    if not os.path.isdir(parent):
+        raise OutputPathError(f"cannot write '{path}': the directory '{parent}' does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputPathError(f"cannot write '{path}': no write permission in '{parent}'")
+
+
 def compile_model(model_path: str, output_path: str, dtype: str = "float64",
                   head: Optional[str] = None) -> CompileResult:
     """Reads a mace-torch .model file and writes the TorchScript artifact to `output_path`."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not '{dtype}'")
+    check_output_path(output_path)
     model = load_mace_model(model_path)
     heads = list(getattr(model, "heads", ["Default"]))
     head_name = choose_head(heads, head)
