@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import numpy as np
 import pytest
@@ -68,6 +69,22 @@ def test_corrupt_file(tmp_path, artifact):
     garbage.write_bytes(b"not a model at all")
     with pytest.raises(ValueError, match="corrupt, truncated or not a TorchScript file"):
         _C.Model(str(garbage))
+
+
+def test_changed_weight_bytes(tmp_path, artifact):
+    """Bytes changed inside a tensor (torch's zip reader checks no CRC) fail the weights' checksum."""
+    _, path = artifact("base")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        largest = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    header = largest.header_offset  # local header: 30 bytes, then the name and extra field
+    start = header + 30 + int.from_bytes(data[header + 26:header + 28], "little") + \
+        int.from_bytes(data[header + 28:header + 30], "little")
+    data[start + largest.file_size // 2] ^= 0x10
+    damaged = tmp_path / "damaged.mace.pt"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="is corrupt: its weights do not match the checksum"):
+        _C.Model(str(damaged))
 
 
 def test_torchscript_file_that_is_not_an_artifact(tmp_path):

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "ops/ops.h"
+#include "runtime/checksum.h"
 
 namespace mace_deploy {
 namespace {
@@ -31,6 +32,10 @@ Metadata Metadata::read(const torch::jit::Module& module, const std::string& pat
     throw std::runtime_error("'" + path + "' needs mace_deploy op library version " + std::to_string(m.ops_version) +
                              " but this build has version " + std::to_string(ops_library_version()) +
                              "; recompile it with `mace-deploy compile`");
+  }
+  if (required_attr(module, "weights_crc32", path).toInt() != weights_crc32(module)) {
+    throw std::runtime_error("'" + path + "' is corrupt: its weights do not match the checksum written when it was " +
+                             "compiled (the file was changed or damaged); compile it again with `mace-deploy compile`");
   }
   m.r_max = required_attr(module, "r_max", path).toDouble();
   m.atomic_numbers = required_attr(module, "atomic_numbers", path).toIntVector();

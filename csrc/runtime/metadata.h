@@ -10,7 +10,8 @@ namespace mace_deploy {
 
 // Artifact format this runtime reads; bumped when the model's inputs, outputs or metadata change.
 // 2: the model calls halo_exchange before every layer after the first, also without ghosts.
-constexpr int64_t kFormatVersion = 2;
+// 3: weights_crc32 (runtime/checksum.h).
+constexpr int64_t kFormatVersion = 3;
 
 struct Metadata {
   int64_t format_version = 0;
@@ -23,7 +24,8 @@ struct Metadata {
   std::string head;
   std::string mace_deploy_version;
 
-  // Reads and validates the attributes; throws std::runtime_error naming `path` on any problem.
+  // Reads and validates the attributes and the weights' checksum; throws std::runtime_error
+  // naming `path` on any problem.
   static Metadata read(const torch::jit::Module& module, const std::string& path);
   torch::ScalarType scalar_type() const;
 };

@@ -1,6 +1,8 @@
 """mace-torch model -> mace-deploy artifact (a TorchScript `MACEModel` with metadata)."""
 
+import itertools
 import os
+import zlib
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -86,6 +88,7 @@ def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
         interactions=interactions, products=products, readouts=readouts, readout_layers=readout_layers,
         zbl=zbl, e0=e0, scale=scale, shift=shift)
     deployed.format_version = int(_C.FORMAT_VERSION)  # the version this build's runtime reads
+    deployed.weights_crc32 = 0  # computed on the scripted module (weights_crc32 below)
     deployed.ops_version = int(torch.ops.mace_deploy.ops_version())
     deployed.mace_deploy_version = __version__
     deployed.r_max = float(model.r_max)
@@ -98,6 +101,16 @@ def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
     deployed.e0s = [float(v) for v in e0]
     deployed.model_class = type(model).__name__
     return deployed.eval()
+
+
+def weights_crc32(module: torch.jit.ScriptModule) -> int:
+    """CRC-32 of each parameter's and buffer's name and bytes in the module's order, as the
+    runtime recomputes it at load (csrc/runtime/checksum.h)."""
+    crc = 0
+    for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
+        crc = zlib.crc32(name.encode(), crc)
+        crc = zlib.crc32(tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy(), crc)
+    return crc
 
 
 def check_output_path(path: str) -> None:
@@ -125,6 +138,7 @@ def compile_model(model_path: str, output_path: str, dtype: str = "float64",
     deployed.source_sha256 = sha256(model_path)
     deployed.mace_torch_version = _mace_torch_version()
     scripted = torch.jit.script(deployed)
+    scripted.weights_crc32 = weights_crc32(scripted)
     torch.jit.save(scripted, output_path)
     return CompileResult(output_path, head_name, heads, dtype, list(deployed.atomic_numbers), deployed.r_max,
                          deployed.num_interactions)

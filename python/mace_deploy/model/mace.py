@@ -18,6 +18,7 @@ from .radial import RadialEmbedding, ZBLRepulsion
 class MACEModel(torch.nn.Module):
     # Metadata read by the C++ runtime and `mace-deploy info` (see csrc/runtime/metadata.h).
     format_version: int
+    weights_crc32: int  # set on the scripted module by convert/compile.py (csrc/runtime/checksum.h)
     ops_version: int
     mace_deploy_version: str
     r_max: float
