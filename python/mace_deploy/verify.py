@@ -32,14 +32,14 @@ class Comparison:
 def _reference_calculator(model_path: str, meta: dict):
     """mace-torch's calculator of the model file, after checking that the artifact can come from it
     (same elements, the artifact's head among its heads); without mace-torch's notices and warnings."""
-    from .convert.source import load_mace_model
+    from .convert.source import load_mace_model, model_heads
 
     model = load_mace_model(model_path)  # clear errors for missing or unreadable files
     elements = [int(z) for z in model.atomic_numbers]
     if elements != list(meta["atomic_numbers"]):
         raise ModelFileError(f"'{model_path}' has elements {elements} but the artifact {list(meta['atomic_numbers'])}: "
                              "not the model it was compiled from")
-    heads = list(getattr(model, "heads", ["Default"]))
+    heads = model_heads(model)
     if meta["head"] not in heads:
         raise ModelFileError(f"'{model_path}' has no head '{meta['head']}' (its heads: {', '.join(heads)}): "
                              "not the model the artifact was compiled from")
@@ -48,7 +48,7 @@ def _reference_calculator(model_path: str, meta: dict):
 
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return MACECalculator(model_paths=model_path, device="cpu", default_dtype="float64", **head_kw)
+        return MACECalculator(models=model, device="cpu", default_dtype="float64", **head_kw)
 
 
 def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparison]:

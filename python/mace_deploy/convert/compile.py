@@ -13,7 +13,7 @@ from ..errors import OutputPathError, UnknownHeadError, UnsupportedModelError
 from ..model import MACEModel
 from . import mace_blocks
 from .e3nn_layers import F64, embedding_table
-from .source import load_mace_model, sha256
+from .source import load_mace_model, model_heads, sha256
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -61,7 +61,7 @@ def _per_head(values: torch.Tensor, head: int) -> torch.Tensor:
 def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
     """Own TorchScript-able modules with the weights of a loaded mace-torch model."""
     _check_model_level(model)
-    heads = list(getattr(model, "heads", ["Default"]))
+    heads = model_heads(model)
     head = heads.index(head_name)
     atomic_numbers = [int(z) for z in model.atomic_numbers]
     num_elements = len(atomic_numbers)
@@ -131,7 +131,7 @@ def compile_model(model_path: str, output_path: str, dtype: str = "float64",
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not '{dtype}'")
     check_output_path(output_path)
     model = load_mace_model(model_path)
-    heads = list(getattr(model, "heads", ["Default"]))
+    heads = model_heads(model)
     head_name = choose_head(heads, head)
     deployed = build(model, head_name, DTYPES[dtype])
     deployed.source_file = str(model_path)

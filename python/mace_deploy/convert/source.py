@@ -7,6 +7,7 @@ import os
 import pickle
 import warnings
 import zipfile
+from typing import List
 
 import torch
 
@@ -58,3 +59,8 @@ def load_mace_model(path: str) -> torch.nn.Module:
     if name not in SUPPORTED_CLASSES:
         raise UnsupportedModelError(f"not supported: model class {name} (supported: {', '.join(SUPPORTED_CLASSES)})")
     return model.eval()
+
+
+def model_heads(model: torch.nn.Module) -> List[str]:
+    """The heads of a mace-torch model; single-head models of older versions have no `heads`."""
+    return list(getattr(model, "heads", ["Default"]))
