@@ -4,10 +4,20 @@
 
 #include "runtime/heap.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
 namespace mace_deploy {
+namespace {
+
+// torch's reader errors go on with generic advice over several sentences and lines; the reason is
+// the first sentence.
+std::string first_sentence(const std::string& text) {
+  return text.substr(0, std::min(text.find(". "), text.find('\n')));
+}
+
+}  // namespace
 
 Model Model::load(const std::string& path, const std::string& device_name) {
   if (!std::filesystem::exists(path)) {
@@ -25,7 +35,7 @@ Model Model::load(const std::string& path, const std::string& device_name) {
     }
     throw std::runtime_error("cannot read '" + path + "' as a mace-deploy artifact (corrupt, truncated or not a " +
                              "TorchScript file; a mace-torch .model must first go through `mace-deploy compile`): " +
-                             what.substr(0, what.find('\n')));
+                             first_sentence(what));
   }
   module.eval();
   keep_freed_memory_for_reuse();
