@@ -173,9 +173,38 @@ void PairMACE::init_style() {
   }
   neighbor->add_request(this, NeighConst::REQ_FULL);
   warned_close_ = false;
+  initialised_pairs_.assign((atom->ntypes + 1) * (atom->ntypes + 1), 0);
 }
 
-double PairMACE::init_one(int /*i*/, int /*j*/) { return model_->metadata().r_max; }
+double PairMACE::init_one(int i, int j) {
+  const int n = atom->ntypes + 1;
+  initialised_pairs_[i * n + j] = initialised_pairs_[j * n + i] = 1;
+  return model_->metadata().r_max;
+}
+
+// Called after init_one for all type pairs. Standalone, LAMMPS initialises every pair; as a
+// sub-style of pair_style hybrid only the pairs assigned to it, and its neighbour list then skips
+// the others. Between two types the model knows, that silently takes edges out of its graph
+// (allowed for LAMMPS's manybody styles, but a message-passing model on an incomplete graph is
+// rarely what was meant), so it is said at the start of each run.
+void PairMACE::setup() {
+  const int n = atom->ntypes + 1;
+  std::string missing;
+  for (int i = 1; i < n; ++i) {
+    for (int j = i; j < n; ++j) {
+      if (type_species_[i] >= 0 && type_species_[j] >= 0 && !initialised_pairs_[i * n + j]) {
+        missing += " " + std::to_string(i) + "-" + std::to_string(j);
+      }
+    }
+  }
+  if (!missing.empty() && comm->me == 0) {
+    error->warning(FLERR, "pair_style mace: atom type pairs{} are not assigned to mace (a later pair_coeff gave "
+                          "them to another sub-style of pair_style hybrid, or none), so the model sees no edges "
+                          "between them although it has elements for both types; use pair_style hybrid/overlay to "
+                          "add another style on top of mace, or map types that mace should not see to NULL in its "
+                          "pair_coeff", missing);
+  }
+}
 
 void PairMACE::compute(int eflag, int vflag) {
   const double start = MPI_Wtime();

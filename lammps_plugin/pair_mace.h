@@ -28,6 +28,7 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   void coeff(int narg, char** arg) override;
   void init_style() override;
   double init_one(int i, int j) override;
+  void setup() override;
 
   int pack_forward_comm(int n, int* list, double* buf, int pbc_flag, int* pbc) override;
   void unpack_forward_comm(int n, int first, double* buf) override;
@@ -55,6 +56,9 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   bool use_gpu_ = false;           // `device cuda`: the model runs on this rank's GPU
   int ranks_per_gpu_ = 1;          // MPI ranks of one node allowed on each of its GPUs
   bool warned_close_ = false;
+  // Type pairs LAMMPS initialised for this style since init_style ((ntypes + 1)^2, row-major):
+  // under pair_style hybrid, pairs that a later pair_coeff gave to another sub-style are missing.
+  std::vector<char> initialised_pairs_;
 
   // The graph of this step: local atoms of mapped types first, then the ghosts they see.
   std::vector<int64_t> species_, senders_, receivers_;

@@ -105,3 +105,13 @@ def test_close_atoms_warn_once(tmp_path, base_artifact):
     proc = run_script(tmp_path, body, atoms=atoms, run="run 3")  # four force evaluations, one warning
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert proc.stdout.count("are only 0.300 Angstrom apart") == 1
+
+
+@pytest.mark.parametrize("hybrid,warns", [("hybrid", True), ("hybrid/overlay", False)])
+def test_type_pairs_taken_from_mace_by_hybrid_warn(tmp_path, base_artifact, hybrid, warns):
+    # plain hybrid: the later pair_coeff gives O-O to lj/cut, and LAMMPS skips O-O in mace's neighbour list
+    body = (f"pair_style {hybrid} mace lj/cut 3.0\npair_coeff * * mace {base_artifact} Cu O\n"
+            "pair_coeff 2 2 lj/cut 0.01 2.0")
+    proc = run_script(tmp_path, body, nprocs=2)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
+    assert proc.stdout.count("atom type pairs 2-2 are not assigned to mace") == (1 if warns else 0), proc.stdout[-2000:]
