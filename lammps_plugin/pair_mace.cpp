@@ -58,6 +58,7 @@ void PairMACE::allocate() {
 
 // pair_style mace [warn_distance D] [device cpu|cuda] [ranks_per_gpu N]
 void PairMACE::settings(int narg, char** arg) {
+  graph_inputs_.clear();
   for (int i = 0; i < narg; i += 2) {
     if (i + 1 >= narg) error->all(FLERR, "pair_style mace: keyword {} needs a value", arg[i]);
     if (std::strcmp(arg[i], "warn_distance") == 0) {
@@ -71,9 +72,13 @@ void PairMACE::settings(int narg, char** arg) {
     } else if (std::strcmp(arg[i], "ranks_per_gpu") == 0) {
       ranks_per_gpu_ = utils::inumeric(FLERR, arg[i + 1], false, lmp);
       if (ranks_per_gpu_ < 1) error->all(FLERR, "pair_style mace: ranks_per_gpu must be >= 1");
+    } else if (std::strcmp(arg[i], "charge") == 0) {  // total charge of the system, e
+      graph_inputs_["total_charge"] = utils::numeric(FLERR, arg[i + 1], false, lmp);
+    } else if (std::strcmp(arg[i], "spin") == 0) {  // spin multiplicity 2S + 1 of the system
+      graph_inputs_["total_spin"] = utils::numeric(FLERR, arg[i + 1], false, lmp);
     } else {
-      error->all(FLERR, "pair_style mace: unknown keyword '{}' (known: warn_distance, device, ranks_per_gpu)",
-                 arg[i]);
+      error->all(FLERR, "pair_style mace: unknown keyword '{}' (known: warn_distance, device, ranks_per_gpu, "
+                        "charge, spin)", arg[i]);
     }
   }
 }
@@ -126,6 +131,12 @@ void PairMACE::coeff(int narg, char** arg) {
   MPI_Allreduce(&failed, &all_failed, 1, MPI_INT, MPI_MIN, world);
   if (all_failed) error->all(FLERR, "pair_style mace: {}", failure);
   if (failed) error->one(FLERR, "pair_style mace: {}", failure);
+
+  try {
+    model_->graph_input_values(graph_inputs_);
+  } catch (const std::exception& e) {
+    error->all(FLERR, "pair_style mace charge/spin: {}: {}", model_path_, e.what());
+  }
 
   const auto& elements = model_->metadata().atomic_numbers;
   std::string model_elements;
@@ -218,6 +229,7 @@ void PairMACE::compute(int eflag, int vflag) {
                                    torch::from_blob(receivers_.data(), {n_edges}, torch::kInt64)});
   graph.edge_vectors = torch::from_blob(edge_vectors_.data(), {n_edges, 3}, torch::kFloat64);
   graph.n_local = n_local_nodes_;
+  graph.graph_inputs = graph_inputs_;
   mace_deploy::ComputeOptions options;
   options.virial = vflag_global != 0;
   options.atom_virial = vflag_atom != 0 || cvflag_atom != 0;

@@ -8,6 +8,7 @@
 // comm->reverse_comm, on every rank for every layer.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,7 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   double warn_distance_ = 0.5;     // Angstrom; closer pairs get a warning, once per run
   bool use_gpu_ = false;           // `device cuda`: the model runs on this rank's GPU
   int ranks_per_gpu_ = 1;          // MPI ranks of one node allowed on each of its GPUs
+  std::map<std::string, double> graph_inputs_;  // `charge` / `spin` keywords: per-structure model inputs
   bool warned_close_ = false;
   // Type pairs LAMMPS initialised for this style since init_style ((ntypes + 1)^2, row-major):
   // under pair_style hybrid, pairs that a later pair_coeff gave to another sub-style are missing.

@@ -302,6 +302,41 @@ CONFIGS: Dict[str, Dict[str, Any]] = {
     },
     # float E0 array of shape [n_elements] (1-D, as in older files) on single head.
     "e0_1d": {"atomic_energies": [-1.2, -5.3, -4.1, -3.7]},
+    # MACE-OMOL-like per-structure inputs: categorical embeddings of total charge (offset: negative
+    # charges) and spin multiplicity added to the first layer's features, plus their energy readout.
+    "joint_embedding": {
+        "embedding_specs": {
+            "total_charge": {"type": "categorical", "per": "graph", "emb_dim": 8, "num_classes": 21, "offset": 10},
+            "total_spin": {"type": "categorical", "per": "graph", "emb_dim": 8, "num_classes": 11},
+        },
+        "use_embedding_readout": True,
+    },
+    # A continuous charge embedding (linear-silu-linear of the value), no energy readout, L=2 features.
+    "joint_embedding_continuous": {
+        "hidden_irreps": "8x0e+8x1o+8x2e",
+        "embedding_specs": {
+            "total_charge": {"type": "continuous", "per": "graph", "emb_dim": 6, "in_dim": 1},
+            "total_spin": {"type": "categorical", "per": "graph", "emb_dim": 4, "num_classes": 6},
+        },
+    },
+    # MACE-MP-0-medium-like layout, small: 89 elements, L=1 hidden features, max_ell 3, corr 3, r_max 6,
+    # a non-residual first block (RealAgnosticInteractionBlock) then residual ones, 1-D E0s.
+    "mp0_like": {
+        "r_max": 6.0,
+        "num_bessel": 10,
+        "max_ell": 3,
+        "hidden_irreps": "8x0e+8x1o",
+        "MLP_irreps": "16x0e",
+        "interaction_cls_first": "RealAgnosticInteractionBlock",
+        "radial_MLP": [16, 16, 16],
+        "avg_num_neighbors": 30.0,
+        "embedding_gain": 4.0,
+        "readout_gain": 15.0,
+        "atomic_numbers": list(range(1, 90)),
+        "atomic_energies": [
+            float(round(-0.7 - 2.0 * abs(np.cos(0.3 * z)) - 0.03 * z, 4)) for z in range(1, 90)
+        ],
+    },
     # MACE-MP-0-small-like: 89 elements, 16x0e, max_ell 3, corr 3, r_max 6, 10 Bessel, 1-D E0s
     # (embedding/readout gains compensate the 1/sqrt(89) embedding normalisation).
     "foundation_like": {
@@ -329,12 +364,24 @@ CONFIGS: Dict[str, Dict[str, Any]] = {
 }
 
 
+# Blocks that only older mace-torch releases have (removed in 0.3.13): models with them cannot be
+# read by the current mace-torch, and mace-deploy must refuse them by name (test_older_releases.py).
+# (These blocks return no skip connection, so even their own release's MACE cannot evaluate them.)
+OLD_RELEASE_CONFIGS: Dict[str, Dict[str, Any]] = {
+    "agnostic_nonlinear": {
+        "interaction_cls_first": "AgnosticResidualNonlinearInteractionBlock",
+        "interaction_cls": "AgnosticResidualNonlinearInteractionBlock",
+    },
+}
+
+
 def config(name: str) -> Dict[str, Any]:
     """Full (BASE + overrides) configuration of a named model, as plain data."""
-    if name not in CONFIGS:
-        raise KeyError(f"unknown model config {name!r}; known: {sorted(CONFIGS)}")
+    overrides = CONFIGS.get(name, OLD_RELEASE_CONFIGS.get(name))
+    if overrides is None:
+        raise KeyError(f"unknown model config {name!r}; known: {sorted(CONFIGS) + sorted(OLD_RELEASE_CONFIGS)}")
     cfg = copy.deepcopy(BASE)
-    cfg.update(copy.deepcopy(CONFIGS[name]))
+    cfg.update(copy.deepcopy(overrides))
     return cfg
 
 
@@ -343,7 +390,37 @@ def config(name: str) -> Dict[str, Any]:
 # --------------------------------------------------------------------------- #
 
 
-def _resolve_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
+class NotInRelease(Exception):
+    """The installed mace-torch release cannot build this configuration (names what it lacks)."""
+
+
+def _fit_to_release(cls, kw: Dict[str, Any]) -> None:
+    """Drops the keywords that the installed (older) mace-torch's constructor does not take, where
+    the configuration leaves them at BASE's value (which is what such a release does without
+    them); raises NotInRelease for a feature the release does not have."""
+    import inspect
+
+    from mace import modules
+
+    accepted = set()
+    for klass in cls.__mro__:  # ScaleShiftMACE passes **kwargs on to MACE
+        parameters = inspect.signature(klass.__init__).parameters
+        accepted |= set(parameters)
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            break
+    for key in list(kw):
+        if key not in accepted:
+            if key not in BASE or kw[key] != BASE[key]:
+                raise NotInRelease(f"{cls.__name__} takes no {key}")
+            kw.pop(key)
+    if "heads" not in accepted:  # single-head releases take E0s as [elements]
+        kw["atomic_energies"] = np.asarray(kw["atomic_energies"]).reshape(-1).tolist()
+    for key in ("interaction_cls_first", "interaction_cls"):
+        if kw[key] not in modules.interaction_classes:
+            raise NotInRelease(f"no interaction block {kw[key]}")
+
+
+def _resolve_kwargs(cfg: Dict[str, Any], cls) -> Dict[str, Any]:
     from e3nn import o3
     from mace import modules
 
@@ -353,25 +430,27 @@ def _resolve_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
     kw.pop("radial_input_scale")
     kw.pop("readout_gain")
     kw.pop("embedding_gain")
+    _fit_to_release(cls, kw)
     kw["interaction_cls_first"] = modules.interaction_classes[kw["interaction_cls_first"]]
     kw["interaction_cls"] = modules.interaction_classes[kw["interaction_cls"]]
-    kw["readout_cls"] = modules.readout_classes[kw["readout_cls"]]
+    if "readout_cls" in kw:
+        kw["readout_cls"] = modules.readout_classes[kw["readout_cls"]]
     kw["gate"] = modules.gate_dict[kw["gate"]]
     kw["hidden_irreps"] = o3.Irreps(kw["hidden_irreps"])
     kw["MLP_irreps"] = o3.Irreps(kw["MLP_irreps"])
-    if kw["edge_irreps"] is not None:
+    if kw.get("edge_irreps") is not None:
         kw["edge_irreps"] = o3.Irreps(kw["edge_irreps"])
     kw["atomic_energies"] = np.asarray(kw["atomic_energies"], dtype=np.float64)
     kw["num_elements"] = len(kw["atomic_numbers"])
-    heads = kw["heads"]
+    heads = kw.get("heads")
     if heads is not None and isinstance(kw.get("atomic_inter_scale"), list):
         assert len(kw["atomic_inter_scale"]) == len(heads)
         assert len(kw["atomic_inter_shift"]) == len(heads)
     if heads is None:
-        kw.pop("heads")  # model default ["Default"]
+        kw.pop("heads", None)  # model default ["Default"]
     if cfg["model_class"] == "MACE":
-        kw.pop("atomic_inter_scale")
-        kw.pop("atomic_inter_shift")
+        kw.pop("atomic_inter_scale", None)
+        kw.pop("atomic_inter_shift", None)
     return kw
 
 
@@ -474,10 +553,10 @@ def make_model(
     from mace import modules
 
     cfg = config(name)
-    kwargs = _resolve_kwargs(cfg)
     cls = {"ScaleShiftMACE": modules.ScaleShiftMACE, "MACE": modules.MACE}[
         cfg["model_class"]
     ]
+    kwargs = _resolve_kwargs(cfg, cls)
     model = _construct(cls, kwargs, dtype, seed)
     if dtype != torch.float64:
         ref = dict(_construct(cls, kwargs, torch.float64, seed).named_parameters())

@@ -1,16 +1,20 @@
 """The `mace-deploy` console script: compile, info, verify, and one-line errors."""
 
+import contextlib
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
 
 import model_zoo
 from mace_deploy import _C
+from mace_deploy.errors import SelfCheckError
 
 MACE_DEPLOY = shutil.which("mace-deploy", path=os.path.dirname(sys.executable))
 
@@ -122,3 +126,84 @@ def test_verify_reference_errors(tmp_path, multihead_model):
     for option, value in [("--seed", "-5"), ("--tolerance", "-1")]:
         proc = run("verify", out, "--reference", multihead_model, option, value)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and "must be" in proc.stderr
+
+
+@contextlib.contextmanager
+def package_not_installed(name):
+    """A stand-in for an extension package that is not installed here, present only while a
+    model that refers to it is saved: the file then names classes that cannot be imported."""
+    assert importlib.util.find_spec(name) is None, f"{name} is installed; the test needs it absent"
+    package = types.ModuleType(name)
+    package.Extension = type("Extension", (torch.nn.Module,), {"__module__": name})
+    sys.modules[name] = package
+    try:
+        yield package
+    finally:
+        del sys.modules[name]
+
+
+@pytest.mark.parametrize("cls, package, fragment", [
+    ("extensions.MACELES", "les", "MACELES (latent Ewald summation long-range electrostatics)"),
+    ("extensions.PolarMACE", "graph_longrange", "PolarMACE (charges, polarisation and external electric fields)"),
+    ("models.AtomicDipolesMACE", None, "AtomicDipolesMACE (a dipole model without energies)"),
+    ("models.EnergyDipolesMACE", None, "EnergyDipolesMACE (energies with dipoles)"),
+])
+def test_unsupported_model_classes_are_named(tmp_path, cls, package, fragment):
+    """Refused from the class names in the file, also where the extension package they need is not
+    installed (unpickling would fail with an unrelated message)."""
+    import mace.modules
+
+    module, name = cls.split(".")
+    model = model_zoo.make_model("base")
+    model.__class__ = getattr(getattr(mace.modules, module), name)
+    path = tmp_path / f"{name}.model"
+    if package is None:
+        torch.save(model, path)
+    else:
+        with package_not_installed(package) as extension:
+            model.long_range = extension.Extension()
+            torch.save(model, path)
+    assert_one_line_error(run("compile", path, "-o", tmp_path / "x.pt"), "not supported", fragment)
+
+
+def test_missing_package_is_named(tmp_path):
+    model = model_zoo.make_model("base")
+    with package_not_installed("openequivariance") as extension:
+        model.interactions[0].conv_fusion = extension.Extension()
+        torch.save(model, tmp_path / "oeq.model")
+    assert_one_line_error(run("compile", tmp_path / "oeq.model", "-o", tmp_path / "x.pt"),
+                          "needs the Python package 'openequivariance' (openequivariance.Extension)")
+
+
+def test_compile_refuses_an_artifact_that_fails_its_self_check(tmp_path):
+    """The self-check runs the new artifact against mace-torch before anything is written: a
+    converter defect (here the one of mace-torch <= 0.3.8 models before the fix: the linear after
+    the convolution read as declared, on merged irreps) is a one-line error, not a broken file."""
+    from mace_deploy.convert import compile as compile_module, mace_blocks
+
+    from e3nn import o3
+
+    model = model_zoo.make_model("hidden_l2")
+    torch.manual_seed(0)
+    for block in model.interactions:  # the 0.3.8 layout: the linear declares merged input irreps
+        block.linear = o3.Linear(block.conv_tp.irreps_out.simplify(), block.linear.irreps_out).to(torch.float64)
+    path, out = tmp_path / "merged.model", tmp_path / "merged.mace.pt"
+    out.write_bytes(b"an older artifact")
+    torch.save(model, path)
+
+    def as_declared(lin, block, dtype, **kwargs):
+        return mace_blocks.layers.linear(lin, dtype, interleaved_input=True, **kwargs)
+
+    original = mace_blocks.linear_after_convolution
+    mace_blocks.linear_after_convolution = as_declared
+    try:
+        with pytest.raises(SelfCheckError, match=r"^self-check failed: the compiled model cannot be evaluated"):
+            compile_module.compile_model(str(path), str(out))
+    finally:
+        mace_blocks.linear_after_convolution = original
+    assert out.read_bytes() == b"an older artifact"  # left as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged.mace.pt", "merged.model"]  # no scratch left
+
+    proc = run("compile", path, "-o", out, check_exit=0)  # the converter as it is reads the layout
+    assert "self-check    agrees with mace-torch" in proc.stdout
+    assert "skipped" in run("compile", path, "-o", out, "--no-check", check_exit=0).stdout

@@ -33,17 +33,33 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("atomic_numbers", [](const Model& self) { return self.metadata().atomic_numbers; })
       .def_property_readonly("dtype", [](const Model& self) { return self.metadata().dtype; })
       .def_property_readonly("num_interactions", [](const Model& self) { return self.metadata().num_interactions; })
+      .def_property_readonly("graph_inputs", [](const Model& self) { return self.metadata().graph_inputs; })
+      .def_property_readonly("graph_input_defaults",
+                             [](const Model& self) { return self.metadata().graph_input_defaults; })
+      .def(
+          "graph_input_values",
+          [](const Model& self, const std::map<std::string, double>& given) {
+            try {
+              return self.graph_input_values(given);
+            } catch (const std::runtime_error& e) {
+              throw py::value_error(e.what());
+            }
+          },
+          py::arg("graph_inputs"),
+          "The per-structure input values in the model's order (defaults for those not given); ValueError for "
+          "a name the model does not take or a value outside what it embeds.")
       .def(
           "compute",
           [](Model& self, torch::Tensor species, torch::Tensor edge_index, torch::Tensor edge_vectors,
-             int64_t n_local, bool forces, bool virial, bool atom_virial, std::optional<torch::Tensor> ghost_owners) {
+             int64_t n_local, bool forces, bool virial, bool atom_virial, std::optional<torch::Tensor> ghost_owners,
+             std::map<std::string, double> graph_inputs) {
             mace_deploy::Result r;
             {
               py::gil_scoped_release no_gil;
               std::optional<mace_deploy::PeriodicImageExchange> images;
               if (ghost_owners) images.emplace(ghost_owners->to(torch::kInt64));
-              r = self.compute({species, edge_index, edge_vectors, n_local}, {forces, virial, atom_virial},
-                               images ? &*images : nullptr);
+              r = self.compute({species, edge_index, edge_vectors, n_local, std::move(graph_inputs)},
+                               {forces, virial, atom_virial}, images ? &*images : nullptr);
             }
             py::dict out;
             out["energy"] = r.energy;
@@ -55,10 +71,11 @@ PYBIND11_MODULE(_C, m) {
           },
           py::arg("species"), py::arg("edge_index"), py::arg("edge_vectors"), py::arg("n_local"),
           py::arg("forces") = true, py::arg("virial") = true, py::arg("atom_virial") = false,
-          py::arg("ghost_owners") = py::none(),
+          py::arg("ghost_owners") = py::none(), py::arg("graph_inputs") = std::map<std::string, double>(),
           "Energy, per-atom energies, forces and virials of an edge-vector graph (see runtime/model.h). "
           "ghost_owners[g]: the local atom that ghost n_local + g is a periodic image of (one-process halo "
-          "exchange, as LAMMPS on one rank).");
+          "exchange, as LAMMPS on one rank). graph_inputs: per-structure inputs by name (graph_inputs property), "
+          "the model's defaults for the others.");
 
   bind_neighbors(m);
 }

@@ -22,10 +22,11 @@ Metadata Metadata::read(const torch::jit::Module& module, const std::string& pat
   Metadata m;
   m.format_version = required_attr(module, "format_version", path).toInt();
   m.mace_deploy_version = required_attr(module, "mace_deploy_version", path).toStringRef();
-  if (m.format_version != kFormatVersion) {
+  if (m.format_version < kOldestFormatVersion || m.format_version > kFormatVersion) {
     throw std::runtime_error("'" + path + "' has artifact format version " + std::to_string(m.format_version) +
-                             " (made by mace-deploy " + m.mace_deploy_version + "), but this mace-deploy reads version " +
-                             std::to_string(kFormatVersion) + "; recompile it with `mace-deploy compile`");
+                             " (made by mace-deploy " + m.mace_deploy_version + "), but this mace-deploy reads versions " +
+                             std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion) +
+                             "; recompile it with `mace-deploy compile`");
   }
   m.ops_version = required_attr(module, "ops_version", path).toInt();
   if (m.ops_version != ops_library_version()) {
@@ -43,6 +44,17 @@ Metadata Metadata::read(const torch::jit::Module& module, const std::string& pat
   m.halo_feature_sizes = required_attr(module, "halo_feature_sizes", path).toIntVector();
   m.dtype = required_attr(module, "dtype", path).toStringRef();
   m.head = required_attr(module, "head", path).toStringRef();
+  if (m.format_version >= 4) {
+    for (const auto& name : required_attr(module, "graph_inputs", path).toListRef()) {
+      m.graph_inputs.push_back(name.toStringRef());
+    }
+    m.graph_input_defaults = required_attr(module, "graph_input_defaults", path).toDoubleVector();
+    m.graph_input_bounds = required_attr(module, "graph_input_bounds", path).toDoubleVector();
+    if (m.graph_input_defaults.size() != m.graph_inputs.size() ||
+        m.graph_input_bounds.size() != 2 * m.graph_inputs.size()) {
+      throw std::runtime_error("'" + path + "' is corrupt: inconsistent per-structure input metadata");
+    }
+  }
   if (m.dtype != "float64" && m.dtype != "float32") {
     throw std::runtime_error("'" + path + "' has unknown dtype '" + m.dtype + "'");
   }

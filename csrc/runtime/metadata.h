@@ -11,7 +11,11 @@ namespace mace_deploy {
 // Artifact format this runtime reads; bumped when the model's inputs, outputs or metadata change.
 // 2: the model calls halo_exchange before every layer after the first, also without ghosts.
 // 3: weights_crc32 (runtime/checksum.h).
-constexpr int64_t kFormatVersion = 3;
+// 4: per-structure inputs: graph_inputs, graph_input_defaults, graph_input_bounds and forward's fifth
+//    argument.
+constexpr int64_t kFormatVersion = 4;
+// Artifacts from this version on are read too (what they lack is empty: no per-structure inputs).
+constexpr int64_t kOldestFormatVersion = 3;
 
 struct Metadata {
   int64_t format_version = 0;
@@ -23,6 +27,13 @@ struct Metadata {
   std::string dtype;                        // "float64" or "float32"
   std::string head;
   std::string mace_deploy_version;
+  // Per-structure inputs (mace-torch's data keys, e.g. total_charge, total_spin) in the order the
+  // model takes them, and their values where a host gives none.
+  std::vector<std::string> graph_inputs;
+  std::vector<double> graph_input_defaults;
+  // Per input, the lowest and highest value the model embeds (a categorical input: its table's
+  // range of integers, a value counting as its integer part; a continuous one: -inf, inf).
+  std::vector<double> graph_input_bounds;  // [2 * inputs]
 
   // Reads and validates the attributes and the weights' checksum; throws std::runtime_error
   // naming `path` on any problem.

@@ -5,7 +5,9 @@
 #include "runtime/heap.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <stdexcept>
 
 namespace mace_deploy {
@@ -63,6 +65,29 @@ void Model::check_graph(const Graph& g) const {
   }
 }
 
+torch::Tensor Model::graph_input_values(const std::map<std::string, double>& given) const {
+  const auto& names = metadata_.graph_inputs;
+  for (const auto& [name, value] : given) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      throw std::runtime_error("this model takes no " + name + " input (it was trained without an embedding of it)");
+    }
+  }
+  std::vector<double> values = metadata_.graph_input_defaults;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto found = given.find(names[i]);
+    if (found == given.end()) continue;
+    const double lowest = metadata_.graph_input_bounds[2 * i], highest = metadata_.graph_input_bounds[2 * i + 1];
+    if (!std::isfinite(found->second) || std::trunc(found->second) < lowest || std::trunc(found->second) > highest) {
+      std::ostringstream message;
+      message << names[i] << " = " << found->second << " is outside the values this model embeds (" << lowest
+              << " to " << highest << ")";
+      throw std::runtime_error(message.str());
+    }
+    values[i] = found->second;
+  }
+  return torch::tensor(values, torch::dtype(torch::kFloat64)).to(device_);
+}
+
 Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExchange* exchange) {
   check_graph(graph);
   const HaloExchangeScope scope(exchange);
@@ -73,7 +98,11 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
   const auto vectors = graph.edge_vectors.to(device_, dtype).detach().requires_grad_(gradients);
 
   Result result;
-  result.atom_energies = module_.forward({species, edge_index, vectors, graph.n_local}).toTensor();
+  std::vector<c10::IValue> inputs{species, edge_index, vectors, graph.n_local};
+  if (!metadata_.graph_inputs.empty() || !graph.graph_inputs.empty()) {
+    inputs.emplace_back(graph_input_values(graph.graph_inputs));
+  }
+  result.atom_energies = module_.forward(inputs).toTensor();
   result.energy = result.atom_energies.sum();
   if (!gradients) return result;
 

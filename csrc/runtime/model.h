@@ -8,6 +8,7 @@
 
 #include <torch/script.h>
 
+#include <map>
 #include <string>
 
 #include "ops/halo_exchange.h"
@@ -24,6 +25,9 @@ struct Graph {
   torch::Tensor edge_index;    // [2, E] int64: row 0 senders, row 1 receivers (< n_local)
   torch::Tensor edge_vectors;  // [E, 3], Angstrom
   int64_t n_local = 0;
+  // Per-structure inputs by name (Metadata::graph_inputs, e.g. total_charge, total_spin); the
+  // model's defaults for those not given. A name the model does not take is an error.
+  std::map<std::string, double> graph_inputs;
 };
 
 struct ComputeOptions {
@@ -48,6 +52,10 @@ class Model {
   // `exchange` fills ghost features between layers; needed when the graph has ghosts
   // (n_local < species.size(0)) and the model more than one interaction.
   Result compute(const Graph& graph, const ComputeOptions& options = {}, HaloExchange* exchange = nullptr);
+
+  // The per-structure input values [inputs] float64 in the model's order, defaults for those not
+  // given; throws std::runtime_error for a name the model does not take (hosts check theirs early).
+  torch::Tensor graph_input_values(const std::map<std::string, double>& given) const;
 
   const Metadata& metadata() const { return metadata_; }
   torch::Device device() const { return device_; }

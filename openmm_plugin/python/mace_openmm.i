@@ -68,6 +68,10 @@ class MACEForce : public OpenMM::Force {
   virtual bool usesPeriodicBoundaryConditions() const;
   void setPrecision(const std::string& precision);
   const std::string& getPrecision() const;
+  void setCharge(double charge);
+  double getCharge() const;
+  void setSpinMultiplicity(double multiplicity);
+  double getSpinMultiplicity() const;
 
   %extend {
     // The MACEForce behind an openmm.Force (e.g. from System.getForce or XmlSerializer.deserialize);

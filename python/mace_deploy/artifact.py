@@ -9,7 +9,9 @@ from .errors import ModelFileError
 
 METADATA_KEYS = ("format_version", "ops_version", "mace_deploy_version", "model_class", "dtype", "head", "heads",
                  "r_max", "atomic_numbers", "num_interactions", "halo_feature_sizes", "e0s", "source_file",
-                 "source_sha256", "mace_torch_version")
+                 "source_sha256", "mace_torch_version", "graph_inputs", "graph_input_defaults", "graph_input_bounds")
+# Absent from artifacts of format version 3 (read as no per-structure inputs).
+OPTIONAL_DEFAULTS = {"graph_inputs": [], "graph_input_defaults": [], "graph_input_bounds": []}
 
 
 def load_runtime_model(path: str, device: str = "cpu") -> "_C.Model":
@@ -23,4 +25,4 @@ def load_runtime_model(path: str, device: str = "cpu") -> "_C.Model":
 def read_metadata(path: str) -> Dict[str, Any]:
     load_runtime_model(path)
     module = torch.jit.load(str(path), map_location="cpu")
-    return {key: getattr(module, key) for key in METADATA_KEYS}
+    return {key: getattr(module, key) if hasattr(module, key) else OPTIONAL_DEFAULTS[key] for key in METADATA_KEYS}

@@ -24,11 +24,15 @@ def _compile(args) -> int:
 
     start = time.perf_counter()
     print(f"Compiling {args.model} ({args.dtype}) ...", flush=True)
-    result = compile_model(args.model, args.output, dtype=args.dtype, head=args.head)
+    result = compile_model(args.model, args.output, dtype=args.dtype, head=args.head, check=not args.no_check)
     print(f"  elements      {_symbols(result.atomic_numbers)}")
     print(f"  r_max         {result.r_max:g} A")
     print(f"  interactions  {result.num_interactions}")
     print(f"  head          {result.head}" + (f" (of {', '.join(result.heads)})" if len(result.heads) > 1 else ""))
+    if result.self_check_error is None:
+        print("  self-check    skipped (--no-check)")
+    else:
+        print(f"  self-check    agrees with mace-torch to {result.self_check_error:.1e} (relative)")
     print(f"Wrote {result.path} in {time.perf_counter() - start:.1f} s. "
           f"Check it with: mace-deploy verify {result.path} --reference {args.model}")
     return 0
@@ -78,6 +82,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="artifact to write (e.g. model.mace.pt)")
     c.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     c.add_argument("--head", help="head of a multi-head model (default: its only head, or 'default')")
+    c.add_argument("--no-check", action="store_true",
+                   help="write the artifact without first checking it against mace-torch on a generated structure")
     c.set_defaults(run=_compile)
 
     i = sub.add_parser("info", help="print an artifact's metadata")

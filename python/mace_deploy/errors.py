@@ -23,3 +23,7 @@ class UnknownHeadError(MACEDeployError):
 
 class StructureError(MACEDeployError):
     """The atoms cannot be evaluated: unknown element, overlapping atoms, bad cell."""
+
+
+class SelfCheckError(MACEDeployError):
+    """The freshly compiled artifact does not reproduce mace-torch on the compile-time check."""

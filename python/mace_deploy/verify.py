@@ -4,9 +4,10 @@ import contextlib
 import io
 import warnings
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
+from ase import Atoms
 
 from .artifact import read_metadata
 from .ase import MACEDeployCalculator
@@ -29,9 +30,21 @@ class Comparison:
         return max(self.energy_error, self.force_error, self.stress_error or 0.0)
 
 
-def _reference_calculator(model_path: str, meta: dict):
-    """mace-torch's calculator of the model file, after checking that the artifact can come from it
-    (same elements, the artifact's head among its heads); without mace-torch's notices and warnings."""
+def reference_calculator(model, head: str):
+    """mace-torch's calculator of a loaded model and head, in float64, without its notices and warnings."""
+    from mace.calculators import MACECalculator
+
+    from .convert.source import model_heads
+
+    head_kw = {"head": head} if len(model_heads(model)) > 1 else {}
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return MACECalculator(models=model, device="cpu", default_dtype="float64", **head_kw)
+
+
+def _load_reference(model_path: str, meta: dict):
+    """The mace-torch model of `model_path`, after checking that the artifact can come from it
+    (same elements, the artifact's head among its heads)."""
     from .convert.source import load_mace_model, model_heads
 
     model = load_mace_model(model_path)  # clear errors for missing or unreadable files
@@ -43,27 +56,21 @@ def _reference_calculator(model_path: str, meta: dict):
     if meta["head"] not in heads:
         raise ModelFileError(f"'{model_path}' has no head '{meta['head']}' (its heads: {', '.join(heads)}): "
                              "not the model the artifact was compiled from")
-    head_kw = {"head": meta["head"]} if len(heads) > 1 else {}
-    from mace.calculators import MACECalculator
-
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return MACECalculator(models=model, device="cpu", default_dtype="float64", **head_kw)
+    return model
 
 
-def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparison]:
+def compare_calculators(ours, reference, structures: Dict[str, Atoms]) -> List[Comparison]:
+    """Energy, forces and (periodic cells) stress of two calculators on each structure. mace-torch
+    computes some constants in the default dtype: its float64 result is the reference."""
     import torch
 
-    meta = read_metadata(artifact)
     results = []
     previous = torch.get_default_dtype()
-    # mace-torch computes some constants in the default dtype; the reference is its float64 result.
     torch.set_default_dtype(torch.float64)
     try:
-        reference = _reference_calculator(reference_model, meta)
-        ours = MACEDeployCalculator(artifact)
-        for name, atoms in verification_structures(meta["atomic_numbers"], meta["r_max"], seed).items():
+        for name, atoms in structures.items():
             ref_atoms = atoms.copy()
+            atoms = atoms.copy()
             atoms.calc, ref_atoms.calc = ours, reference
             e, e_ref = atoms.get_potential_energy(), ref_atoms.get_potential_energy()
             f, f_ref = atoms.get_forces(), ref_atoms.get_forces()
@@ -76,3 +83,10 @@ def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparis
     finally:
         torch.set_default_dtype(previous)
     return results
+
+
+def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparison]:
+    meta = read_metadata(artifact)
+    reference = reference_calculator(_load_reference(reference_model, meta), meta["head"])
+    structures = verification_structures(meta["atomic_numbers"], meta["r_max"], seed)
+    return compare_calculators(MACEDeployCalculator(artifact), reference, structures)

@@ -4,6 +4,7 @@
 // forces (kJ/mol/nm) at the boundary with exact CODATA factors (see MACEKernels.h).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,11 +40,26 @@ class MACEForce : public OpenMM::Force {
   void setPrecision(const std::string& precision);
   const std::string& getPrecision() const { return precision; }
 
+  // Total charge (e) and spin multiplicity (2S + 1) of the particles the force acts on, for models
+  // with embeddings of them (MACE-OMOL style); the model's defaults (0 and 1) until set. Setting
+  // one that the model does not take, or a value outside what it embeds, throws. Set them before
+  // creating the Context (or reinitialize it).
+  void setCharge(double charge) { setGraphInput("total_charge", charge); }
+  double getCharge() const { return getGraphInput("total_charge"); }
+  void setSpinMultiplicity(double multiplicity) { setGraphInput("total_spin", multiplicity); }
+  double getSpinMultiplicity() const { return getGraphInput("total_spin"); }
+  // The per-structure inputs that were set, by the model's names (total_charge, total_spin).
+  const std::map<std::string, double>& getGraphInputs() const { return graphInputs; }
+
  protected:
   OpenMM::ForceImpl* createImpl() const override;
 
  private:
+  void setGraphInput(const std::string& name, double value);
+  double getGraphInput(const std::string& name) const;
+
   std::string modelPath, modelSha256, modelDtype, precision = "auto";
+  std::map<std::string, double> graphInputs, graphInputDefaults;
   std::vector<int> atomicNumbers, atoms;
   double cutoff = 0.0;
   bool usePeriodic = false;

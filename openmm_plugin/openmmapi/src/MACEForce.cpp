@@ -31,6 +31,9 @@ MACEForce::MACEForce(const std::string& modelPath, const std::vector<int>& atomi
   const auto model = loadModel(modelPath);  // validates the file; its kernels load their own copy
   speciesIndices(model.metadata(), atomicNumbers, atoms, modelPath);
   modelDtype = model.metadata().dtype;
+  for (size_t i = 0; i < model.metadata().graph_inputs.size(); i++) {
+    graphInputDefaults[model.metadata().graph_inputs[i]] = model.metadata().graph_input_defaults[i];
+  }
   cutoff = model.metadata().r_max / 10.0;  // Angstrom -> nm
   modelSha256 = sha256File(modelPath);
 }
@@ -40,6 +43,25 @@ void MACEForce::setPrecision(const std::string& value) {
     throw OpenMMException("MACEForce: precision must be 'auto', 'float64' or 'float32', not '" + value + "'");
   }
   precision = value;
+}
+
+void MACEForce::setGraphInput(const std::string& name, double value) {
+  auto given = graphInputs;
+  given[name] = value;
+  try {
+    loadModel(modelPath).graph_input_values(given);
+  } catch (const std::exception& e) {
+    throw OpenMMException("MACEForce: '" + modelPath + "': " + e.what());
+  }
+  graphInputs = std::move(given);
+}
+
+double MACEForce::getGraphInput(const std::string& name) const {
+  const auto set = graphInputs.find(name);
+  if (set != graphInputs.end()) return set->second;
+  const auto fallback = graphInputDefaults.find(name);
+  if (fallback != graphInputDefaults.end()) return fallback->second;
+  throw OpenMMException("MACEForce: the model '" + modelPath + "' takes no " + name + " input");
 }
 
 OpenMM::ForceImpl* MACEForce::createImpl() const { return new MACEForceImpl(*this); }

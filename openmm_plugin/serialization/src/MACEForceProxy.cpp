@@ -15,7 +15,7 @@ using OpenMM::SerializationNode;
 
 void MACEForceProxy::serialize(const void* object, SerializationNode& node) const {
   const MACEForce& force = *static_cast<const MACEForce*>(object);
-  node.setIntProperty("version", 1);
+  node.setIntProperty("version", 2);  // 2: per-structure inputs (GraphInputs)
   node.setStringProperty("modelPath", force.getModelPath());
   node.setStringProperty("modelSha256", force.getModelSha256());
   node.setStringProperty("precision", force.getPrecision());
@@ -26,10 +26,15 @@ void MACEForceProxy::serialize(const void* object, SerializationNode& node) cons
   for (int z : force.getAtomicNumbers()) elements.createChildNode("Element").setIntProperty("z", z);
   SerializationNode& atoms = node.createChildNode("Atoms");
   for (int index : force.getAtoms()) atoms.createChildNode("Atom").setIntProperty("index", index);
+  SerializationNode& inputs = node.createChildNode("GraphInputs");
+  for (const auto& [name, value] : force.getGraphInputs()) {
+    inputs.createChildNode("Input").setStringProperty("name", name).setDoubleProperty("value", value);
+  }
 }
 
 void* MACEForceProxy::deserialize(const SerializationNode& node) const {
-  if (node.getIntProperty("version") != 1) {
+  const int version = node.getIntProperty("version");
+  if (version != 1 && version != 2) {
     throw OpenMMException("MACEForce: unsupported serialization version " +
                           std::to_string(node.getIntProperty("version")));
   }
@@ -49,6 +54,19 @@ void* MACEForceProxy::deserialize(const SerializationNode& node) const {
   force->setUsesPeriodicBoundaryConditions(node.getBoolProperty("usesPeriodic"));
   force->setForceGroup(node.getIntProperty("forceGroup"));
   force->setName(node.getStringProperty("name"));
+  if (version >= 2) {
+    for (const auto& child : node.getChildNode("GraphInputs").getChildren()) {
+      const std::string name = child.getStringProperty("name");
+      const double value = child.getDoubleProperty("value");
+      if (name == "total_charge") {
+        force->setCharge(value);
+      } else if (name == "total_spin") {
+        force->setSpinMultiplicity(value);
+      } else {
+        throw OpenMMException("MACEForce: unknown per-structure input '" + name + "' in the serialized force");
+      }
+    }
+  }
   return force.release();
 }
 

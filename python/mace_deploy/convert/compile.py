@@ -2,6 +2,7 @@
 
 import itertools
 import os
+import tempfile
 import zlib
 from dataclasses import dataclass
 from typing import List, Optional
@@ -9,11 +10,11 @@ from typing import List, Optional
 import torch
 
 from .. import _C, __version__
-from ..errors import OutputPathError, UnknownHeadError, UnsupportedModelError
+from ..errors import OutputPathError, SelfCheckError, UnknownHeadError, UnsupportedModelError
 from ..model import MACEModel
 from . import mace_blocks
 from .e3nn_layers import F64, embedding_table
-from .source import load_mace_model, model_heads, sha256
+from .source import e3nn_layout, load_mace_model, model_heads, sha256
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -27,6 +28,7 @@ class CompileResult:
     atomic_numbers: List[int]
     r_max: float
     num_interactions: int
+    self_check_error: Optional[float]  # largest relative difference from mace-torch; None: not checked
 
 
 def choose_head(heads: List[str], requested: Optional[str]) -> str:
@@ -44,8 +46,6 @@ def choose_head(heads: List[str], requested: Optional[str]) -> str:
 
 
 def _check_model_level(model) -> None:
-    if hasattr(model, "joint_embedding"):
-        raise UnsupportedModelError("not supported: joint embeddings of extra node/graph features (embedding_specs)")
     sh = model.spherical_harmonics
     if not (sh.normalize and sh.normalization == "component" and sh._is_range_lmax and sh._lmax <= 3):
         raise UnsupportedModelError(f"not supported: spherical harmonics {sh.irreps_out} "
@@ -80,13 +80,18 @@ def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
         scale, shift = 1.0, 0.0
 
     embedding = embedding_table(model.node_embedding.linear, num_elements).to(dtype)
-    mace_blocks.regroup_first_convolution(interactions[0], embedding)
+    joint = mace_blocks.joint_embedding(model, dtype) if hasattr(model, "joint_embedding") else None
+    embedding_readout = None
+    if hasattr(model, "embedding_readout"):
+        embedding_readout = mace_blocks.readout(model.embedding_readout, head, len(heads), dtype)
+    if joint is None:  # with per-structure inputs a sender's features are not those of its element alone
+        mace_blocks.regroup_first_convolution(interactions[0], embedding)
     deployed = MACEModel(
         embedding=embedding,
         radial=mace_blocks.radial_embedding(model.radial_embedding, atomic_numbers, dtype),
         sh_lmax=int(model.spherical_harmonics._lmax),
         interactions=interactions, products=products, readouts=readouts, readout_layers=readout_layers,
-        zbl=zbl, e0=e0, scale=scale, shift=shift)
+        zbl=zbl, e0=e0, scale=scale, shift=shift, joint_embedding=joint, embedding_readout=embedding_readout)
     deployed.format_version = int(_C.FORMAT_VERSION)  # the version this build's runtime reads
     deployed.weights_crc32 = 0  # computed on the scripted module (weights_crc32 below)
     deployed.ops_version = int(torch.ops.mace_deploy.ops_version())
@@ -100,6 +105,10 @@ def build(model, head_name: str, dtype: torch.dtype) -> MACEModel:
     deployed.heads = heads
     deployed.e0s = [float(v) for v in e0]
     deployed.model_class = type(model).__name__
+    deployed.graph_inputs = list(model.embedding_specs) if joint is not None else []
+    deployed.graph_input_defaults = [mace_blocks.GRAPH_INPUT_DEFAULTS[name] for name in deployed.graph_inputs]
+    deployed.graph_input_bounds = [float(b) for embed in (joint.inputs if joint is not None else [])
+                                   for b in embed.bounds()]
     return deployed.eval()
 
 
@@ -125,23 +134,61 @@ def check_output_path(path: str) -> None:
 
 
 def compile_model(model_path: str, output_path: str, dtype: str = "float64",
-                  head: Optional[str] = None) -> CompileResult:
-    """Reads a mace-torch .model file and writes the TorchScript artifact to `output_path`."""
+                  head: Optional[str] = None, check: bool = True) -> CompileResult:
+    """Reads a mace-torch .model file and writes the TorchScript artifact to `output_path`;
+    `check`: only if it reproduces mace-torch on a structure with every element (`_save_checked`)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not '{dtype}'")
     check_output_path(output_path)
-    model = load_mace_model(model_path)
-    heads = model_heads(model)
+    source = load_mace_model(model_path)
+    heads = model_heads(source)
     head_name = choose_head(heads, head)
-    deployed = build(model, head_name, DTYPES[dtype])
+    deployed = build(e3nn_layout(source, model_path), head_name, DTYPES[dtype])
     deployed.source_file = str(model_path)
     deployed.source_sha256 = sha256(model_path)
     deployed.mace_torch_version = _mace_torch_version()
     scripted = torch.jit.script(deployed)
     scripted.weights_crc32 = weights_crc32(scripted)
-    torch.jit.save(scripted, output_path)
+    self_check_error = None
+    if check:
+        self_check_error = _save_checked(scripted, output_path, source, head_name, dtype)
+    else:
+        torch.jit.save(scripted, output_path)
     return CompileResult(output_path, head_name, heads, dtype, list(deployed.atomic_numbers), deployed.r_max,
-                         deployed.num_interactions)
+                         deployed.num_interactions, self_check_error)
+
+
+def _save_checked(scripted: torch.jit.ScriptModule, output_path: str, model, head: str, dtype: str) -> float:
+    """Saves the artifact beside `output_path`, evaluates it against mace-torch on a periodic box
+    with every element of the model, and only then moves it to `output_path`: an artifact that
+    fails or disagrees is never written (an existing file there is left as it was). Returns the
+    largest relative difference."""
+    from ..ase import MACEDeployCalculator
+    from ..structures import self_check_structure
+    from ..verify import TOLERANCE, compare_calculators, reference_calculator
+
+    directory = os.path.dirname(os.path.abspath(output_path))
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".mace-deploy-") as scratch:
+        unchecked = os.path.join(scratch, "unchecked.mace.pt")
+        torch.jit.save(scripted, unchecked)
+        structure = self_check_structure(scripted.atomic_numbers)
+        try:
+            (row,) = compare_calculators(MACEDeployCalculator(unchecked), reference_calculator(model, head),
+                                         {"self-check": structure})
+        except Exception as e:  # any failure of the new artifact is the check's finding
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise SelfCheckError(f"self-check failed: the compiled model cannot be evaluated "
+                                 f"({type(e).__name__}: {reason}); nothing was written. {_REPORT}") from None
+        if not row.worst() <= TOLERANCE[dtype]:
+            raise SelfCheckError(
+                f"self-check failed: the compiled model differs from mace-torch by {row.worst():.1e} (relative; "
+                f"tolerance {TOLERANCE[dtype]:.0e}) on a {row.num_atoms}-atom periodic box with every element; "
+                f"nothing was written. {_REPORT}")
+        os.replace(unchecked, output_path)
+    return row.worst()
+
+
+_REPORT = "Please report this model's mace-torch version; --no-check writes the artifact without the check."
 
 
 def _mace_torch_version() -> str:

@@ -83,17 +83,45 @@ def _consecutive(indices: List[int], what: str) -> None:
         raise UnsupportedModelError(f"not supported: {what} reads non-adjacent input irreps {indices}")
 
 
+def merged_irreps(merged: o3.Irreps, actual: o3.Irreps, what: str) -> List[List[Tuple[int, int]]]:
+    """For each irrep of `merged`, the (index, multiplicity) of the consecutive irreps of `actual`
+    it stands for. `merged` is `actual` with runs of equal irreps joined into one (e3nn's
+    `simplify`), as mace-torch <= 0.3.8 declared the input of the linear after a convolution
+    (`16x0e` for the convolution's `8x0e+8x0e`). The memory layout is the same, so the merged
+    weight rows are the actual irreps' rows one after the other."""
+    parts, j = [], 0
+    for mul, ir in merged:
+        mine = []
+        while mul > 0 and j < len(actual) and actual[j].ir == ir and actual[j].mul <= mul:
+            mine.append((j, actual[j].mul))
+            mul -= actual[j].mul
+            j += 1
+        if mul != 0:
+            raise UnsupportedModelError(f"not supported: {what} reads irreps {merged}, which do not match the "
+                                        f"irreps {actual} it is given")
+        parts.append(mine)
+    if j != len(actual):
+        raise UnsupportedModelError(f"not supported: {what} reads irreps {merged}, which do not match the "
+                                    f"irreps {actual} it is given")
+    return parts
+
+
 def linear(lin: o3.Linear, dtype: torch.dtype, keep_output: Optional[List[int]] = None,
            in_channels: Optional[slice] = None, out_channels: Optional[slice] = None,
-           interleaved_input: bool = False) -> EquivariantLinear:
+           interleaved_input: bool = False, input_irreps: Optional[o3.Irreps] = None) -> EquivariantLinear:
     """e3nn `o3.Linear` -> EquivariantLinear.
 
     keep_output: indices of the output irreps to produce (all by default), for maps whose output
     irreps mix multiplicities and are therefore split. in_channels / out_channels: keep only these
     channels of a scalar map (selecting one head of a multi-head readout). interleaved_input: the
-    input comes in the order of `interleaved_components` (a convolution's output).
+    input comes in the order of `interleaved_components` (a convolution's output). input_irreps:
+    the irreps the input really has, where the linear declares them merged (`merged_irreps`).
     """
     irreps_in, irreps_out = lin.irreps_in, lin.irreps_out
+    parts = [[(i, mul)] for i, (mul, _) in enumerate(irreps_in)]
+    if input_irreps is not None:
+        parts = merged_irreps(irreps_in, input_irreps, f"linear map {irreps_in} -> {irreps_out}")
+        irreps_in = input_irreps
     offsets = component_offsets(irreps_in)
     # Weights and biases are flat in instruction order (e3nn's weight_views cannot read biases).
     weights, biases, flat_w, flat_b = {}, {}, 0, 0
@@ -103,8 +131,9 @@ def linear(lin: o3.Linear, dtype: torch.dtype, keep_output: Optional[List[int]] 
             biases[ins.i_out] = lin.bias.detach().to(F64)[flat_b:flat_b + size] * ins.path_weight
             flat_b += size
         else:
-            w = lin.weight.detach().to(F64)[flat_w:flat_w + size].reshape(ins.path_shape)
-            weights[(ins.i_in, ins.i_out)] = w * ins.path_weight
+            w = lin.weight.detach().to(F64)[flat_w:flat_w + size].reshape(ins.path_shape) * ins.path_weight
+            for i_in, rows in zip((i for i, _ in parts[ins.i_in]), w.split([m for _, m in parts[ins.i_in]])):
+                weights[(i_in, ins.i_out)] = rows
             flat_w += size
 
     blocks = []

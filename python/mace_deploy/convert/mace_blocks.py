@@ -12,6 +12,7 @@ from e3nn import o3
 from ..errors import UnsupportedModelError
 from ..model.interaction import (AgnosticInteraction, AttentionInteraction, Convolution, Gate, NonLinearInteraction,
                                  SpeciesConvolution)
+from ..model.joint_embedding import CategoricalInput, ContinuousInput, JointEmbedding
 from ..model.product import Product
 from ..model.radial import RadialEmbedding, ZBLRepulsion
 from ..model.readout import Readout
@@ -47,6 +48,12 @@ def convolution(block, dtype: torch.dtype) -> Convolution:
     cg_index, cg_coeff, num_paths, num_out = layers.tensor_product_program(block.conv_tp)
     cg_index[:, 2] = layers.interleaved_components(block.conv_tp.irreps_out)[cg_index[:, 2]]
     return Convolution(cg_index, cg_coeff.to(dtype), num_paths, num_out)
+
+
+def linear_after_convolution(lin, block, dtype: torch.dtype, **kwargs) -> layers.EquivariantLinear:
+    """The linear reading the convolution's output, in the convolution's irreps (mace-torch <= 0.3.8
+    declared them merged) and component order."""
+    return layers.linear(lin, dtype, interleaved_input=True, input_irreps=block.conv_tp.irreps_out, **kwargs)
 
 
 def regroup_first_convolution(first: torch.nn.Module, embedding: torch.Tensor) -> None:
@@ -136,7 +143,7 @@ def interaction(block, num_elements: int, dtype: torch.dtype) -> torch.nn.Module
         density_mlp = layers.scalar_mlp(block.density_fn, dtype) if density else None
         return AgnosticInteraction(
             layers.linear(block.linear_up, dtype), layers.scalar_mlp(block.conv_tp_weights, dtype),
-            convolution(block, dtype), layers.linear(block.linear, dtype, interleaved_input=True),
+            convolution(block, dtype), linear_after_convolution(block.linear, block, dtype),
             layers.element_linear(block.skip_tp, num_elements, dtype), residual,
             float(block.avg_num_neighbors), density_mlp)
     if name == NONLINEAR_INTERACTION:
@@ -145,7 +152,7 @@ def interaction(block, num_elements: int, dtype: torch.dtype) -> torch.nn.Module
         return AttentionInteraction(
             layers.linear(block.linear_up, dtype), layers.linear(block.linear_down, dtype),
             layers.scalar_mlp(block.conv_tp_weights, dtype), convolution(block, dtype),
-            layers.linear(block.linear, dtype, interleaved_input=True), layers.linear(block.skip_linear, dtype),
+            linear_after_convolution(block.linear, block, dtype), layers.linear(block.skip_linear, dtype),
             float(block.avg_num_neighbors))
     raise UnsupportedModelError(
         f"not supported: interaction block {name} (supported: {', '.join(SUPPORTED_INTERACTIONS)})")
@@ -176,8 +183,8 @@ def _nonlinear_interaction(block, num_elements: int, dtype: torch.dtype) -> NonL
         radial_mlp=copy.deepcopy(block.conv_tp_weights.net).to(dtype),
         density_mlp=copy.deepcopy(block.density_fn.net).to(dtype),
         conv=convolution(block, dtype),
-        linear_1_scalars=layers.linear(block.linear_1, dtype, keep_output=scalar_out, interleaved_input=True),
-        linear_1_gated=layers.linear(block.linear_1, dtype, keep_output=gated_out, interleaved_input=True),
+        linear_1_scalars=linear_after_convolution(block.linear_1, block, dtype, keep_output=scalar_out),
+        linear_1_gated=linear_after_convolution(block.linear_1, block, dtype, keep_output=gated_out),
         linear_res_scalars=layers.linear(block.linear_res, dtype, keep_output=scalar_out),
         linear_res_gated=layers.linear(block.linear_res, dtype, keep_output=gated_out),
         gate=Gate(num_scalars, scalar_act, float(gate._scalar_cst), gate_act, float(gate._gate_cst), gated_block),
@@ -213,3 +220,36 @@ def readout(block, head: int, num_heads: int, dtype: torch.dtype) -> Readout:
         linears.append(layers.linear(block.linear_mid, dtype, in_channels=mine, out_channels=mine))
     linears.append(layers.linear(block.linear_2, dtype, in_channels=mine, out_channels=out))
     return Readout(linears, act_name, act_scale)
+
+
+# Per-structure inputs the hosts pass (ASE atoms.info "charge" / "spin", LAMMPS `charge` / `spin`,
+# OpenMM setCharge / setSpinMultiplicity), with mace-torch's defaults where a structure has none.
+GRAPH_INPUT_DEFAULTS = {"total_charge": 0.0, "total_spin": 1.0}
+
+
+def _embedder(name: str, spec: dict, embedder: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    kind = spec.get("type")
+    if kind == "categorical":
+        return CategoricalInput(name, embedder.weight.detach().to(dtype), float(spec.get("offset", 0)))
+    if kind == "continuous" and embedder[0].in_features == 1:
+        def bias(layer):
+            return layer.bias.detach() if layer.bias is not None else torch.zeros(layer.out_features)
+        first, second = embedder[0], embedder[2]
+        return ContinuousInput(name, first.weight.detach().to(dtype), bias(first).to(dtype),
+                               second.weight.detach().to(dtype), bias(second).to(dtype))
+    raise UnsupportedModelError(f"not supported: embedding of '{name}' of type {kind} ({spec})")
+
+
+def joint_embedding(model, dtype: torch.dtype) -> JointEmbedding:
+    """mace-torch `GenericJointEmbedding` of per-structure total charge and spin (MACE-OMOL)."""
+    inputs = []
+    for name, spec in model.embedding_specs.items():
+        if name not in GRAPH_INPUT_DEFAULTS or spec.get("per") != "graph":
+            raise UnsupportedModelError(
+                f"not supported: embedded input '{name}' (per {spec.get('per')}); mace-deploy passes the "
+                f"per-structure {' and '.join(GRAPH_INPUT_DEFAULTS)}")
+        inputs.append(_embedder(name, spec, model.joint_embedding.embedders[name], dtype))
+    projection, act = model.joint_embedding.project
+    if projection.bias is not None or not isinstance(act, torch.nn.SiLU):
+        raise UnsupportedModelError(f"not supported: joint embedding projection {model.joint_embedding.project}")
+    return JointEmbedding(inputs, projection.weight.detach().to(dtype))

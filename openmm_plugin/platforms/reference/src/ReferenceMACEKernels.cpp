@@ -47,6 +47,7 @@ void ReferenceCalcMACEForceKernel::initialize(const OpenMM::System& system, cons
   species = torch::tensor(speciesIndices(model->metadata(), force.getAtomicNumbers(), force.getAtoms(), modelPath),
                           torch::kInt64);
   periodic = force.usesPeriodicBoundaryConditions();
+  graphInputs = force.getGraphInputs();
 }
 
 mace_deploy::Graph ReferenceCalcMACEForceKernel::buildGraph(OpenMM::ContextImpl& context) const {
@@ -88,6 +89,7 @@ mace_deploy::Graph ReferenceCalcMACEForceKernel::buildGraph(OpenMM::ContextImpl&
                                    torch::from_blob(edges.receivers.data(), {num_edges}, i64)});
   graph.edge_vectors = torch::from_blob(edges.vectors.data(), {num_edges, 3}, torch::kFloat64).clone();
   graph.n_local = n;
+  graph.graph_inputs = graphInputs;
   return graph;
 }
 

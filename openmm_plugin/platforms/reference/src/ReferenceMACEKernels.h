@@ -2,6 +2,7 @@
 // in ReferencePlatform::PlatformData): the project's own neighbour list, then the C++ runtime.
 #pragma once
 
+#include <map>
 #include <optional>
 
 #include "MACEKernels.h"
@@ -24,6 +25,7 @@ class ReferenceCalcMACEForceKernel : public CalcMACEForceKernel {
   torch::Tensor species;     // [n] int64, model order
   std::vector<int> atoms;    // particle index of each model atom
   bool periodic = false;
+  std::map<std::string, double> graphInputs;  // the force's total charge / spin multiplicity, if set
 };
 
 }  // namespace MACEPlugin
