@@ -49,8 +49,11 @@ def reference_results(model_path, atoms, head=None, stress=False):
     with float64_default(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         atoms.calc = reference_calculator(model_path, head)
-        out = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-               "energies": atoms.get_potential_energies()}
+        out = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
+        # mace-torch's per-atom energies leave out the energy of an embedding readout (charge/spin
+        # models; mace-deploy's include it so that they add up to the energy): no reference there.
+        if not hasattr(atoms.calc.models[0], "embedding_readout"):
+            out["energies"] = atoms.get_potential_energies()
         if stress:
             out["stress"] = atoms.get_stress()
     return out

@@ -1,6 +1,8 @@
 """Models with embeddings of total charge and spin multiplicity (MACE-OMOL style: mace-torch's
 `embedding_specs`, `GenericJointEmbedding`, `embedding_readout`) in every host against mace-torch,
-whose calculator reads atoms.info["charge"] and atoms.info["spin"]."""
+whose calculator reads atoms.info["charge"] and atoms.info["spin"]. Per-atom energies of models
+with an embedding readout have no mace-torch reference (conftest.reference_results): there they
+must add up to the energy."""
 
 import json
 
@@ -26,14 +28,6 @@ def charged(atoms, charge, spin):
     return atoms
 
 
-def reference(model_path, atoms, stress=False):
-    """mace-torch's results; its per-atom energies leave out the embedding readout's energy
-    (mace-deploy's include it, so that they add up to the energy), so only their sum is compared."""
-    ref = reference_results(model_path, atoms, stress=stress)
-    ref.pop("energies")
-    return ref
-
-
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("dtype, rel", [("float64", 1e-9), ("float32", 1e-4)])
 def test_ase_matches_mace_torch(artifact, config, dtype, rel):
@@ -45,8 +39,8 @@ def test_ase_matches_mace_torch(artifact, config, dtype, rel):
         for structure in ("molecule", "water_box"):
             atoms = charged(model_zoo.STRUCTURES[structure](0), charge, spin)
             ours = deploy_results(calc, atoms, stress=atoms.pbc.all())
-            assert abs(ours.pop("energies").sum() - ours["energy"]) <= 1e-9 * len(atoms)
-            assert_close_results(ours, reference(model_path, atoms, stress=atoms.pbc.all()), rel, len(atoms))
+            assert abs(ours["energies"].sum() - ours["energy"]) <= 1e-9 * len(atoms)
+            assert_close_results(ours, reference_results(model_path, atoms, stress=atoms.pbc.all()), rel, len(atoms))
             energies.append(ours["energy"])
     assert len(set(np.round(energies, 6))) == len(energies), "charge and spin must change the energy"
 
@@ -56,13 +50,13 @@ def test_ase_defaults_and_recalculation(artifact):
     atoms = model_zoo.molecule(0)
     atoms.calc = MACEDeployCalculator(str(artifact_path))
     neutral = atoms.get_potential_energy()  # no info: the model's defaults, charge 0 and spin 1
-    assert neutral == pytest.approx(reference(model_path, charged(atoms, 0, 1))["energy"], rel=1e-12)
+    assert neutral == pytest.approx(reference_results(model_path, charged(atoms, 0, 1))["energy"], rel=1e-12)
     atoms.info["charge"] = 1  # a changed charge is a changed system: ASE must not return the cached energy
     cation = atoms.get_potential_energy()
     assert abs(cation - neutral) > 1e-3
-    assert cation == pytest.approx(reference(model_path, charged(atoms, 1, 1))["energy"], rel=1e-12)
+    assert cation == pytest.approx(reference_results(model_path, charged(atoms, 1, 1))["energy"], rel=1e-12)
     del atoms.info["charge"]
-    assert atoms.get_potential_energy() == pytest.approx(reference(model_path, charged(atoms, 0, 1))["energy"],
+    assert atoms.get_potential_energy() == pytest.approx(reference_results(model_path, charged(atoms, 0, 1))["energy"],
                                                          rel=1e-12)
 
 
@@ -77,7 +71,7 @@ def test_ase_errors(artifact):
     model_path, plain = artifact("base")
     atoms = charged(model_zoo.molecule(0), 1, 2)
     atoms.calc = MACEDeployCalculator(str(plain))
-    assert atoms.get_potential_energy() == pytest.approx(reference(model_path, atoms)["energy"], rel=1e-12)
+    assert atoms.get_potential_energy() == pytest.approx(reference_results(model_path, atoms)["energy"], rel=1e-12)
 
 
 @pytest.mark.parametrize("nprocs", [1, 2])
@@ -89,7 +83,7 @@ def test_lammps_matches_mace_torch(tmp_path, artifact, nprocs):
         workdir.mkdir()
         pair = f"pair_style mace charge {charge} spin {spin}\npair_coeff * * {artifact_path} O H"
         result = lr.evaluate(atoms, artifact_path, workdir, nprocs=nprocs, elements=["O", "H"], pair=pair)
-        ref = reference(model_path, atoms)
+        ref = reference_results(model_path, atoms)
         assert_close_results({"energy": result.energy, "forces": result.forces}, ref, 1e-9, len(atoms))
         assert abs(result.energies.sum() - result.energy) <= 1e-9 * len(atoms)
 
@@ -127,7 +121,7 @@ def test_openmm_matches_mace_torch(artifact, platform):
         force.setSpinMultiplicity(spin)
         assert (force.getCharge(), force.getSpinMultiplicity()) == (charge, spin)
         ours = in_model_units(*energy_forces(context(system, atoms, platform)))
-        assert_close_results(ours, reference(model_path, charged(atoms, charge, spin)), 1e-9, len(atoms))
+        assert_close_results(ours, reference_results(model_path, charged(atoms, charge, spin)), 1e-9, len(atoms))
 
 
 def test_openmm_serialization_and_errors(artifact):
