@@ -56,7 +56,7 @@ void PairMACE::allocate() {
   for (int i = 0; i < n; ++i) std::fill(setflag[i], setflag[i] + n, 0);
 }
 
-// pair_style mace [warn_distance D] [device cpu|cuda] [ranks_per_gpu N]
+// pair_style mace [warn_distance D] [device cpu|cuda] [ranks_per_gpu N] [charge Q] [spin S]
 void PairMACE::settings(int narg, char** arg) {
   graph_inputs_.clear();
   for (int i = 0; i < narg; i += 2) {

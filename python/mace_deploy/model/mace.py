@@ -4,8 +4,9 @@ Inputs (DESIGN.md, "graph input = edge vectors"): species index of every node (l
 first, then ghosts), edge_index [2, E] (senders, receivers; receivers are local), edge vectors
 r_e = x_receiver - x_sender (+ periodic shift) [E, 3] in Angstrom, and n_local; for models with
 per-structure inputs (`graph_inputs`: total charge, spin multiplicity) their values [inputs]
-float64, defaults where not given. Output: energy of each local atom [n_local] in eV. Forces and virials are derivatives with respect to the edge
-vectors, taken by the runtime. Energies are float64 for float32 artifacts too.
+float64, defaults where not given. Output: energy of each local atom [n_local] in eV. Forces and
+virials are derivatives with respect to the edge vectors, taken by the runtime. Energies are
+float64 for float32 artifacts too.
 """
 
 from typing import List, Optional
