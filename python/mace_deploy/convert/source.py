@@ -63,7 +63,7 @@ def pickled_classes(path: str) -> List[Tuple[str, str]]:
         return []  # not torch's zip format: torch.load reports what it is
     found: List[Tuple[str, str]] = []
     for data in pickles:
-        strings: List[str] = []  # the last strings pushed, for STACK_GLOBAL (protocol 4)
+        strings: List[str] = []  # the last two strings pushed: STACK_GLOBAL's module and name (protocol 4)
         try:
             for op, arg, _ in pickletools.genops(data):
                 if op.name == "GLOBAL":
@@ -72,7 +72,7 @@ def pickled_classes(path: str) -> List[Tuple[str, str]]:
                 elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
                     found.append((strings[-2], strings[-1]))
                 elif isinstance(arg, str):
-                    strings.append(arg)
+                    strings = [*strings[-1:], arg]
         except ValueError:
             pass  # a damaged pickle: what was read so far is all there is to check
     return list(dict.fromkeys(found))
