@@ -1,6 +1,8 @@
 """Graphs with ghost atoms, as LAMMPS builds them: the halo exchange between interaction layers
 (here the one-process PeriodicImageExchange of the runtime) reproduces the ghost-free result."""
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -65,3 +67,63 @@ def test_ghosts_without_exchange_are_refused_for_deep_models(artifact):
     species, edge_index, vectors, n, _ = ghost_graph(atoms, model.r_max, model.atomic_numbers)
     with pytest.raises(RuntimeError, match="not supported: .*ghost atoms"):
         model.compute(species, edge_index, vectors, n)
+
+
+class RecordingExchange:
+    """A host's exchange written in Python (periodic images, as PeriodicImageExchange), recording
+    the thread of every call."""
+
+    def __init__(self, owners):
+        self.owners = owners
+        self.calls = []
+
+    def forward(self, features, n_local, layer):
+        self.calls.append(("forward", layer, threading.get_ident()))
+        features[n_local:] = features[self.owners]
+
+    def reverse(self, gradients, n_local, layer):
+        self.calls.append(("reverse", layer, threading.get_ident()))
+        gradients[:n_local].index_add_(0, self.owners, gradients[n_local:])
+
+
+@pytest.mark.parametrize("backward_on_worker", [False, True], ids=["backward_here", "backward_on_worker"])
+@pytest.mark.parametrize("config", ["base", "num_interactions_3", "inter_nonlinear"])
+def test_exchange_calls_stay_on_the_calling_thread(artifact, config, backward_on_worker):
+    """With the backward on a worker thread (as torch runs a CUDA backward), the host's exchange,
+    which may be MPI initialised without thread support, is still called on the thread that called
+    compute (FunnelledExchange), once per layer after the first in each direction, with the same
+    result as the built-in exchange."""
+    _, path = artifact(config)
+    model = _C.Model(str(path))
+    atoms = model_zoo.STRUCTURES["small_triclinic"](2)
+    species, edge_index, vectors, n, owners = ghost_graph(atoms, model.r_max, model.atomic_numbers)
+    exchange = RecordingExchange(owners)
+    python_host = model.compute(species, edge_index, vectors, n, exchange=exchange,
+                                backward_on_worker=backward_on_worker)
+    built_in = model.compute(species, edge_index, vectors, n, ghost_owners=owners)
+
+    layers = list(range(1, model.num_interactions))
+    assert [(kind, layer) for kind, layer, _ in exchange.calls] == (
+        [("forward", layer) for layer in layers] + [("reverse", layer) for layer in reversed(layers)])
+    assert {thread for _, _, thread in exchange.calls} == {threading.get_ident()}
+    for key in ("energy", "forces", "virial"):
+        assert torch.allclose(python_host[key], built_in[key], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backward_on_worker", [False, True], ids=["backward_here", "backward_on_worker"])
+def test_exchange_errors_reach_the_caller(artifact, backward_on_worker):
+    _, path = artifact("base")
+    model = _C.Model(str(path))
+    atoms = model_zoo.crystal(0)
+    species, edge_index, vectors, n, owners = ghost_graph(atoms, model.r_max, model.atomic_numbers)
+
+    class FailingReverse(RecordingExchange):
+        def reverse(self, gradients, n_local, layer):
+            raise RuntimeError("the host lost a rank")
+
+    with pytest.raises(RuntimeError, match="the host lost a rank"):
+        model.compute(species, edge_index, vectors, n, exchange=FailingReverse(owners),
+                      backward_on_worker=backward_on_worker)
+    # the model is usable afterwards
+    plain = model.compute(species, edge_index, vectors, n, exchange=RecordingExchange(owners))
+    assert torch.isfinite(plain["energy"])

@@ -1,5 +1,5 @@
-// torch.ops.mace_deploy.halo_exchange: calls the host's HaloExchange installed for this thread,
-// forwards and backwards.
+// torch.ops.mace_deploy.halo_exchange: calls the host's HaloExchange installed for this thread in
+// the forward pass, and the same exchange again in the backward pass, on any thread.
 #include "ops/halo_exchange.h"
 
 #include <torch/autograd.h>
@@ -34,6 +34,9 @@ class HaloExchangeFunction : public torch::autograd::Function<HaloExchangeFuncti
     exchange.forward(full.flatten(1), n_local, layer);  // a view: full is contiguous
     ctx->saved_data["n_local"] = n_local;
     ctx->saved_data["layer"] = layer;
+    // The exchange outlives the node: the host's evaluation (Model::compute) runs the backward
+    // before it returns. An autograd context holds IValues only, hence the address as an integer.
+    ctx->saved_data["exchange"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(&exchange));
     return full;
   }
 
@@ -41,8 +44,8 @@ class HaloExchangeFunction : public torch::autograd::Function<HaloExchangeFuncti
                                                torch::autograd::tensor_list grad_outputs) {
     const int64_t n_local = ctx->saved_data["n_local"].toInt(), layer = ctx->saved_data["layer"].toInt();
     auto grad = grad_outputs[0].contiguous().clone();
-    const int64_t num_total = grad.size(0);
-    installed(num_total - n_local, layer).reverse(grad.flatten(1), n_local, layer);
+    auto* exchange = reinterpret_cast<HaloExchange*>(static_cast<intptr_t>(ctx->saved_data["exchange"].toInt()));
+    exchange->reverse(grad.flatten(1), n_local, layer);
     return {grad.narrow(0, 0, n_local), at::Tensor(), at::Tensor()};
   }
 };

@@ -3,8 +3,10 @@
 // A domain-decomposed host (LAMMPS) owns n_local atoms and keeps copies ("ghosts") of atoms
 // within one cutoff that other ranks, or periodic images, own. Interaction layers after the
 // first need the ghosts' node features: the host implements this interface and the runtime
-// installs it for the duration of one evaluation (HaloExchangeScope), so that
-// torch.ops.mace_deploy.halo_exchange can call it from inside the TorchScript model.
+// installs it on the calling thread for the model's forward pass (HaloExchangeScope), so that
+// torch.ops.mace_deploy.halo_exchange can call it from inside the TorchScript model. Each
+// exchange's autograd node keeps the exchange it used, so the backward pass reaches the same
+// one from whichever thread autograd runs it on (a CUDA backward runs on torch's device thread).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -22,8 +24,8 @@ class HaloExchange {
   virtual void reverse(at::Tensor gradients, int64_t n_local, int64_t layer) = 0;
 };
 
-// Installs `exchange` for the calling thread until the scope ends. The forward and the backward
-// (CPU autograd runs the backward on the calling thread) of one evaluation must run inside it.
+// Installs `exchange` for the calling thread until the scope ends: the forward pass of one
+// evaluation must run inside it (its backward needs no scope).
 class HaloExchangeScope {
  public:
   explicit HaloExchangeScope(HaloExchange* exchange);

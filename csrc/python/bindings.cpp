@@ -12,6 +12,33 @@ using mace_deploy::Model;
 
 void bind_neighbors(py::module_& m);  // neighbors_bindings.cpp
 
+namespace {
+
+// A host's halo exchange written in Python: an object with forward(features, n_local, layer) and
+// reverse(gradients, n_local, layer) methods that change the [n_total, width] tensor in place
+// (ops/halo_exchange.h), e.g. over mpi4py.
+class PythonHaloExchange : public mace_deploy::HaloExchange {
+ public:
+  explicit PythonHaloExchange(py::object exchange) : exchange_(std::move(exchange)) {}
+  ~PythonHaloExchange() override {
+    py::gil_scoped_acquire gil;
+    exchange_ = py::object();
+  }
+  void forward(at::Tensor features, int64_t n_local, int64_t layer) override {
+    py::gil_scoped_acquire gil;
+    exchange_.attr("forward")(features, n_local, layer);
+  }
+  void reverse(at::Tensor gradients, int64_t n_local, int64_t layer) override {
+    py::gil_scoped_acquire gil;
+    exchange_.attr("reverse")(gradients, n_local, layer);
+  }
+
+ private:
+  py::object exchange_;
+};
+
+}  // namespace
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mace-deploy C++ runtime";
   m.attr("OPS_VERSION") = mace_deploy::ops_library_version();
@@ -52,14 +79,21 @@ PYBIND11_MODULE(_C, m) {
           "compute",
           [](Model& self, torch::Tensor species, torch::Tensor edge_index, torch::Tensor edge_vectors,
              int64_t n_local, bool forces, bool virial, bool atom_virial, std::optional<torch::Tensor> ghost_owners,
-             std::map<std::string, double> graph_inputs) {
+             std::map<std::string, double> graph_inputs, py::object exchange, bool backward_on_worker) {
+            if (ghost_owners && !exchange.is_none()) {
+              throw py::value_error("give ghost_owners or exchange, not both");
+            }
+            std::optional<PythonHaloExchange> python_exchange;
+            if (!exchange.is_none()) python_exchange.emplace(exchange);
             mace_deploy::Result r;
             {
               py::gil_scoped_release no_gil;
               std::optional<mace_deploy::PeriodicImageExchange> images;
               if (ghost_owners) images.emplace(ghost_owners->to(torch::kInt64));
+              mace_deploy::HaloExchange* halo = images ? static_cast<mace_deploy::HaloExchange*>(&*images)
+                                                       : python_exchange ? &*python_exchange : nullptr;
               r = self.compute({species, edge_index, edge_vectors, n_local, std::move(graph_inputs)},
-                               {forces, virial, atom_virial}, images ? &*images : nullptr);
+                               {forces, virial, atom_virial, backward_on_worker}, halo);
             }
             py::dict out;
             out["energy"] = r.energy;
@@ -72,10 +106,15 @@ PYBIND11_MODULE(_C, m) {
           py::arg("species"), py::arg("edge_index"), py::arg("edge_vectors"), py::arg("n_local"),
           py::arg("forces") = true, py::arg("virial") = true, py::arg("atom_virial") = false,
           py::arg("ghost_owners") = py::none(), py::arg("graph_inputs") = std::map<std::string, double>(),
+          py::arg("exchange") = py::none(), py::arg("backward_on_worker") = false,
           "Energy, per-atom energies, forces and virials of an edge-vector graph (see runtime/model.h). "
           "ghost_owners[g]: the local atom that ghost n_local + g is a periodic image of (one-process halo "
-          "exchange, as LAMMPS on one rank). graph_inputs: per-structure inputs by name (graph_inputs property), "
-          "the model's defaults for the others.");
+          "exchange, as LAMMPS on one rank). exchange: a host's own halo exchange instead, an object with "
+          "forward(features, n_local, layer) and reverse(gradients, n_local, layer) methods that fill the ghost "
+          "rows of features / add the ghost rows of gradients onto their owners, in place, on [n_total, width] "
+          "tensors; both are called on the calling thread, also in the backward pass (backward_on_worker: run the "
+          "backward on another thread, as on a GPU, for tests). graph_inputs: "
+          "per-structure inputs by name (graph_inputs property), the model's defaults for the others.");
 
   bind_neighbors(m);
 }

@@ -2,11 +2,13 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include "runtime/funnelled_exchange.h"
 #include "runtime/heap.h"
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -90,7 +92,9 @@ torch::Tensor Model::graph_input_values(const std::map<std::string, double>& giv
 
 Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExchange* exchange) {
   check_graph(graph);
-  const HaloExchangeScope scope(exchange);
+  std::optional<FunnelledExchange> funnel;
+  if (exchange != nullptr) funnel.emplace(*exchange);
+  const HaloExchangeScope scope(funnel ? &*funnel : nullptr);
   const auto dtype = metadata_.scalar_type();
   const auto species = graph.species.to(device_, torch::kInt64);
   const auto edge_index = graph.edge_index.to(device_, torch::kInt64);
@@ -106,8 +110,17 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
   result.energy = result.atom_energies.sum();
   if (!gradients) return result;
 
-  const auto dE_dr = torch::autograd::grad({result.energy}, {vectors}, {}, /*retain_graph=*/false,
-                                           /*create_graph=*/false, /*allow_unused=*/true)[0];
+  torch::Tensor dE_dr;
+  const auto backward = [&] {
+    dE_dr = torch::autograd::grad({result.energy}, {vectors}, {}, /*retain_graph=*/false,
+                                  /*create_graph=*/false, /*allow_unused=*/true)[0];
+  };
+  // torch runs a CUDA backward on its own device thread: the host's exchange must stay on this one.
+  if (funnel && (options.backward_on_worker || !device_.is_cpu())) {
+    funnel->run_on_worker(backward);
+  } else {
+    backward();
+  }
   const auto edge_grad = dE_dr.defined() ? dE_dr : torch::zeros_like(vectors);
   if (options.forces) {
     // r_e = x_receiver - x_sender: the receiver feels -dE/dr_e, the sender +dE/dr_e.

@@ -34,6 +34,10 @@ struct ComputeOptions {
   bool forces = true;
   bool virial = true;
   bool atom_virial = false;
+  // With a halo exchange: run the backward pass on a worker thread while this thread serves the
+  // exchange calls (runtime/funnelled_exchange.h). Always so on a GPU, whose backward torch runs on
+  // its own thread; on the CPU the backward runs on this thread unless this asks otherwise (tests).
+  bool backward_on_worker = false;
 };
 
 struct Result {
