@@ -123,6 +123,7 @@ SYSTEMS = {
     "cu256": "fcc Cu a=3.61, 4x4x4 cubic cells",
     "cu1000": "fcc Cu a=3.61, 5x5x10 cubic cells (exactly 1000 atoms, orthorhombic)",
     "cu4000": "fcc Cu a=3.61, 10x10x10 cubic cells",
+    "cu40000": "fcc Cu a=3.61, 20x20x25 cubic cells (the memory row: 40 000 atoms)",
     "water": "343 H2O (1029 atoms), cubic 21.73 A box, 1.0 g/cm^3, random orientations",
 }
 STRUCTURE_SEED = 7
@@ -146,7 +147,7 @@ def make_structure(name: str, seed: int = STRUCTURE_SEED):
 
     rng = np.random.default_rng(seed)
     if name.startswith("cu"):
-        reps = {"cu256": (4, 4, 4), "cu1000": (5, 5, 10), "cu4000": (10, 10, 10)}[name]
+        reps = {"cu256": (4, 4, 4), "cu1000": (5, 5, 10), "cu4000": (10, 10, 10), "cu40000": (20, 20, 25)}[name]
         atoms = bulk("Cu", "fcc", a=3.61, cubic=True) * reps
         # a perfect lattice has identical distances that real MD never has
         atoms.positions = atoms.positions + rng.normal(scale=0.05, size=(len(atoms), 3))
@@ -768,6 +769,31 @@ def print_table(rows: List[Dict[str, Any]], impls: List[str]) -> None:
         print("\n".join(sorted(set(notes))))
 
 
+def print_memory_per_atom(rows: List[Dict[str, Any]], impls: List[str]) -> None:
+    """Marginal memory per atom: (peak of the larger Cu crystal - peak of the smaller) / (atoms added),
+    for each pair of consecutive Cu sizes of one model, dtype and thread count. What a larger system
+    costs, free of the fixed part (model, libraries, buffers of the first step)."""
+    crystals: Dict[tuple, List[Dict[str, Any]]] = {}
+    for row in rows:
+        if row["system"].startswith("cu"):
+            crystals.setdefault((row["model"], row["dtype"], row["threads"]), []).append(row)
+    lines = []
+    for (model, dtype, threads), group in crystals.items():
+        group = sorted(group, key=lambda r: r["atoms"])
+        for small, large in zip(group, group[1:]):
+            cells = []
+            for impl in impls:
+                a, b = small["results"].get(impl), large["results"].get(impl)
+                if a and b and a.get("ok") and b.get("ok"):
+                    kb = (b["peak_mb"] - a["peak_mb"]) * 1024.0 / (large["atoms"] - small["atoms"])
+                    cells.append(f"{impl} {kb:.0f}")
+            if cells:
+                lines.append(f"  {model} {dtype} {threads}t, {small['system']} -> {large['system']}: " + ", ".join(cells))
+    if lines:
+        print("\nmarginal memory per atom (KB, from the peaks of two Cu crystal sizes):")
+        print("\n".join(lines))
+
+
 def print_consistency(rows: List[Dict[str, Any]], impls: List[str]) -> None:
     """Energy and forces of the unperturbed structure (warm-up step 0), each implementation against
     mace-torch's calculator in the same dtype: the same model gives the same numbers, or the timings
@@ -909,6 +935,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     info["loadavg_end"] = list(os.getloadavg())
     print()
     print_table(rows, impls)
+    print_memory_per_atom(rows, impls)
     print_consistency(rows, impls)
     print(f"\nus = median microseconds per atom per step (energy+forces+stress), of the least disturbed of "
           f"{args.rounds} round(s); MB = peak RSS of the child above its RSS after imports (model + evaluation); "

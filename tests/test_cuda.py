@@ -77,11 +77,12 @@ def test_message_passing(dtype, shape):
 def test_message_passing_shared_rows_and_idle_receivers():
     """Edges in pairs sharing a weight row (an edge and its reverse), receivers and senders without
     edges, on the float64 gradient check of autograd."""
-    x, sh, w, _, senders, receivers, num_receivers, cg_index, cg_coeff, k_out = cpu_ops.random_message_passing(
-        2, nodes=12, receivers=10, edges=20, channels=37)
+    x, sh, hidden, radial_weight, _, senders, receivers, num_receivers, cg_index, cg_coeff, k_out = (
+        cpu_ops.random_message_passing(2, nodes=12, receivers=10, edges=20, channels=37))
     rows = torch.arange(20) // 2
-    w = w.new_empty(10, w.shape[1], w.shape[2]).normal_()
-    args = (x, sh, w, rows, senders, receivers.clamp(max=num_receivers - 3), num_receivers, cg_index, cg_coeff, k_out)
+    hidden = hidden.new_empty(10, hidden.shape[1]).normal_()
+    args = (x, sh, hidden, radial_weight, rows, senders, receivers.clamp(max=num_receivers - 3), num_receivers,
+            cg_index, cg_coeff, k_out)
     assert_same_on_both_devices(ops.message_passing, args, differentiable=(0, 1, 2))
     gpu = [a.cuda() if isinstance(a, torch.Tensor) else a for a in args]
     for i in (0, 1, 2):

@@ -75,8 +75,10 @@ def test_symmetric_contraction_empty_and_bad_input():
         ops.symmetric_contraction(x, species, monomials, coefficients.float(), num_out)
 
 
-def reference_message_passing(x, sh, w, weight_rows, senders, receivers, num_receivers, cg_index, cg_coeff, num_out):
-    """Per-edge messages materialised and summed with index_add, in plain torch."""
+def reference_message_passing(x, sh, hidden, radial_weight, weight_rows, senders, receivers, num_receivers, cg_index,
+                              cg_coeff, num_out):
+    """Radial weights and per-edge messages materialised and summed with index_add, in plain torch."""
+    w = (hidden @ radial_weight).view(hidden.shape[0], -1, x.shape[2])
     k_in, k_sh, k_out, path = cg_index.unbind(1)
     terms = x[senders][:, k_in, :] * w[weight_rows][:, path, :] * (sh[:, k_sh] * cg_coeff).unsqueeze(-1)
     per_edge = torch.zeros(len(senders), num_out, x.shape[2], dtype=x.dtype).index_add(1, k_out, terms)
@@ -84,17 +86,24 @@ def reference_message_passing(x, sh, w, weight_rows, senders, receivers, num_rec
 
 
 def random_message_passing(seed, nodes=9, receivers=6, edges=30, k_in=4, k_sh=9, channels=5, paths=3, k_out=7,
-                           nnz=25, weight_rows=12, dtype=torch.float64):
-    """Random inputs; edges share `weight_rows` rows of radial weights (several edges per row)."""
+                           nnz=25, weight_rows=12, hidden=8, dtype=torch.float64):
+    """Random inputs (x, sh, radial_hidden, radial_weight, weight_rows, senders, receivers,
+    num_receivers, cg_index, cg_coeff, k_out); edges share `weight_rows` rows of radial hidden
+    features (several edges per row)."""
     g = torch.Generator().manual_seed(seed)
     cg_index = torch.stack([torch.randint(0, k_in, (nnz,), generator=g), torch.randint(0, k_sh, (nnz,), generator=g),
                             torch.randint(0, k_out, (nnz,), generator=g), torch.randint(0, paths, (nnz,), generator=g)], 1)
     return (torch.randn(nodes, k_in, channels, generator=g, dtype=dtype),
             torch.randn(edges, k_sh, generator=g, dtype=dtype),
-            torch.randn(weight_rows, paths, channels, generator=g, dtype=dtype),
+            torch.randn(weight_rows, hidden, generator=g, dtype=dtype),
+            torch.randn(hidden, paths * channels, generator=g, dtype=dtype) / hidden ** 0.5,
             torch.randint(0, weight_rows, (edges,), generator=g),
             torch.randint(0, nodes, (edges,), generator=g), torch.randint(0, receivers, (edges,), generator=g),
             receivers, cg_index, torch.randn(nnz, generator=g, dtype=dtype), k_out)
+
+
+def in_float64(args):
+    return [a.double() if torch.is_tensor(a) and a.is_floating_point() else a for a in args]
 
 
 @pytest.mark.parametrize("channels", CHANNELS)
@@ -102,7 +111,7 @@ def random_message_passing(seed, nodes=9, receivers=6, edges=30, k_in=4, k_sh=9,
 def test_message_passing_matches_reference(dtype, tol, channels):
     args = random_message_passing(1, dtype=dtype, channels=channels)
     ours = ops.message_passing(*args)
-    ref = reference_message_passing(*[a.double() if torch.is_tensor(a) and a.is_floating_point() else a for a in args])
+    ref = reference_message_passing(*in_float64(args))
     assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol)
 
 
@@ -111,36 +120,40 @@ def test_message_passing_matches_reference(dtype, tol, channels):
 def test_message_passing_many_edges_per_receiver(dtype, tol, channels):
     """Receivers with more edges than one forward chunk, a receiver without edges, and (path, k_in)
     groups of more entries than the kernels keep in registers at once."""
-    args = random_message_passing(5, nodes=40, receivers=4, edges=300, k_in=2, paths=2, nnz=70, weight_rows=150,
-                                  dtype=dtype, channels=channels)
-    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = args
-    receivers = receivers.clamp(max=2)  # receiver 3 gets no edge
-    args = (x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out)
+    args = list(random_message_passing(5, nodes=40, receivers=4, edges=300, k_in=2, paths=2, nnz=70, weight_rows=150,
+                                       dtype=dtype, channels=channels, hidden=64))
+    args[6] = args[6].clamp(max=2)  # receiver 3 gets no edge
     ours = ops.message_passing(*args)
-    ref = reference_message_passing(*[a.double() if torch.is_tensor(a) and a.is_floating_point() else a for a in args])
-    assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol)
+    ref = reference_message_passing(*in_float64(args))
+    assert torch.allclose(ours.double(), ref, rtol=tol, atol=tol * float(ref.abs().max()))
     assert torch.all(ours[3] == 0)
 
 
-# Also shapes like a real second layer: 40 output components, 128 or 37 channels (vector blocks
-# and a scalar tail), many edges per receiver.
-@pytest.mark.parametrize("shape", [dict(channels=37), dict(channels=128, k_out=40, nnz=120, edges=90, receivers=3),
-                                   dict(channels=37, k_out=40, nnz=120, edges=90, receivers=3)])
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
-def test_message_passing_backward_matches_reference(dtype, tol, shape):
-    """All three gradients at once against autograd through the reference, with a vector block and
-    a scalar tail of channels and rows shared by several edges."""
-    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(
-        4, dtype=dtype, **shape)
-    grad_out = torch.randn(r, k_out, shape["channels"], dtype=dtype, generator=torch.Generator().manual_seed(5))
-    ours = torch.autograd.grad(ops.message_passing(*(t.requires_grad_(True) for t in (x, sh, w)), rows, senders,
-                                                   receivers, r, cg_index, cg_coeff, k_out),
-                               (x, sh, w), grad_out)
-    inputs = tuple(t.detach().double().requires_grad_(True) for t in (x, sh, w))
-    ref = torch.autograd.grad(reference_message_passing(*inputs, rows, senders, receivers, r, cg_index,
-                                                        cg_coeff.double(), k_out), inputs, grad_out.double())
+def check_gradients_against_reference(args, dtype, tol, seed):
+    """The three gradients (node features, harmonics, radial hidden features) at once against
+    autograd through the reference."""
+    x, sh, hidden, radial_weight, rows, senders, receivers, r, cg_index, cg_coeff, k_out = args
+    grad_out = torch.randn(r, k_out, x.shape[2], dtype=dtype, generator=torch.Generator().manual_seed(seed))
+    ours = torch.autograd.grad(ops.message_passing(*(t.requires_grad_(True) for t in (x, sh, hidden)), radial_weight,
+                                                   rows, senders, receivers, r, cg_index, cg_coeff, k_out),
+                               (x, sh, hidden), grad_out)
+    inputs = tuple(t.detach().double().requires_grad_(True) for t in (x, sh, hidden))
+    ref = torch.autograd.grad(reference_message_passing(*inputs, radial_weight.double(), rows, senders, receivers, r,
+                                                        cg_index, cg_coeff.double(), k_out), inputs, grad_out.double())
     for a, b in zip(ours, ref):
         assert torch.allclose(a.double(), b, rtol=tol, atol=tol * float(b.abs().max()))
+
+
+# Also shapes like a real second layer: 40 output components, 128 or 37 channels (vector blocks
+# and a scalar tail), a 64-wide radial MLP, many edges per receiver and more edges than one
+# backward block.
+@pytest.mark.parametrize("shape", [dict(channels=37),
+                                   dict(channels=128, k_out=40, nnz=120, edges=90, receivers=3, hidden=64, paths=10),
+                                   dict(channels=37, k_out=40, nnz=120, edges=90, receivers=3, hidden=65)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
+def test_message_passing_backward_matches_reference(dtype, tol, shape):
+    """With a vector block and a scalar tail of channels and rows shared by several edges."""
+    check_gradients_against_reference(random_message_passing(4, dtype=dtype, **shape), dtype, tol, seed=5)
 
 
 @pytest.mark.parametrize("channels", [16, 37])
@@ -149,40 +162,42 @@ def test_message_passing_backward_shared_rows(dtype, tol, channels):
     """The backward takes two edges of one receiver at once: here they also share their sender
     and their weight row, so both add into the same gradient rows (an odd edge count leaves one
     edge alone)."""
-    x, sh, w, _, _, _, _, cg_index, cg_coeff, k_out = random_message_passing(6, dtype=dtype, channels=channels,
-                                                                           edges=7)
+    x, sh, hidden, radial_weight, _, _, _, _, cg_index, cg_coeff, k_out = random_message_passing(
+        6, dtype=dtype, channels=channels, edges=7)
     senders = torch.tensor([2, 2, 2, 5, 5, 2, 2])
     rows = torch.tensor([3, 3, 3, 3, 1, 1, 1])
     receivers = torch.tensor([0, 0, 0, 1, 1, 1, 1])
-    grad_out = torch.randn(2, k_out, channels, dtype=dtype, generator=torch.Generator().manual_seed(7))
-    ours = torch.autograd.grad(ops.message_passing(*(t.requires_grad_(True) for t in (x, sh, w)), rows, senders,
-                                                   receivers, 2, cg_index, cg_coeff, k_out), (x, sh, w), grad_out)
-    inputs = tuple(t.detach().double().requires_grad_(True) for t in (x, sh, w))
-    ref = torch.autograd.grad(reference_message_passing(*inputs, rows, senders, receivers, 2, cg_index,
-                                                        cg_coeff.double(), k_out), inputs, grad_out.double())
-    for a, b in zip(ours, ref):
-        assert torch.allclose(a.double(), b, rtol=tol, atol=tol * float(b.abs().max()))
+    args = (x, sh, hidden, radial_weight, rows, senders, receivers, 2, cg_index, cg_coeff, k_out)
+    check_gradients_against_reference(args, dtype, tol, seed=7)
 
 
 @pytest.mark.parametrize("channels", [5, 37])
 def test_message_passing_gradient(channels):
-    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(2, channels=channels)
-    inputs = tuple(t.requires_grad_(True) for t in (x, sh, w))
+    x, sh, hidden, radial_weight, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(
+        2, channels=channels)
+    inputs = tuple(t.requires_grad_(True) for t in (x, sh, hidden))
     assert torch.autograd.gradcheck(
-        lambda x, sh, w: ops.message_passing(x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out),
+        lambda x, sh, h: ops.message_passing(x, sh, h, radial_weight, rows, senders, receivers, r, cg_index, cg_coeff,
+                                             k_out),
         inputs, eps=1e-6, atol=1e-7, rtol=1e-6)
 
 
 def test_message_passing_without_edges_and_bad_indices():
-    x, sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(3)
-    empty = ops.message_passing(x, sh[:0], w[:0], rows[:0], senders[:0], receivers[:0], r, cg_index, cg_coeff, k_out)
+    x, sh, hidden, radial_weight, rows, senders, receivers, r, cg_index, cg_coeff, k_out = random_message_passing(3)
+    empty = ops.message_passing(x, sh[:0], hidden[:0], radial_weight, rows[:0], senders[:0], receivers[:0], r,
+                                cg_index, cg_coeff, k_out)
     assert empty.shape == (r, k_out, x.shape[2]) and torch.all(empty == 0)
     with pytest.raises(RuntimeError, match="receiver index is outside"):
-        ops.message_passing(x, sh, w, rows, senders, receivers, 2, cg_index, cg_coeff, k_out)
+        ops.message_passing(x, sh, hidden, radial_weight, rows, senders, receivers, 2, cg_index, cg_coeff, k_out)
     with pytest.raises(RuntimeError, match="sender index is outside"):
-        ops.message_passing(x[:2], sh, w, rows, senders, receivers, r, cg_index, cg_coeff, k_out)
+        ops.message_passing(x[:2], sh, hidden, radial_weight, rows, senders, receivers, r, cg_index, cg_coeff, k_out)
     with pytest.raises(RuntimeError, match="weight row is outside"):
-        ops.message_passing(x, sh, w[:2], rows, senders, receivers, r, cg_index, cg_coeff, k_out)
+        ops.message_passing(x, sh, hidden[:2], radial_weight, rows, senders, receivers, r, cg_index, cg_coeff, k_out)
+    with pytest.raises(RuntimeError, match=r"radial_weight \[H, paths \* C\]"):
+        ops.message_passing(x, sh, hidden, radial_weight[1:], rows, senders, receivers, r, cg_index, cg_coeff, k_out)
+    with pytest.raises(RuntimeError, match="must not require grad"):
+        ops.message_passing(x, sh, hidden, radial_weight.clone().requires_grad_(True), rows, senders, receivers, r,
+                            cg_index, cg_coeff, k_out)
 
 
 def reference_species_density(radial, sh, weight_rows, sender_species, receivers, num_receivers, num_species):

@@ -16,8 +16,9 @@
 
 namespace mace_deploy {
 
-// 2: message_passing takes weight_rows; 3: linear; 4: species_density; 5: linear takes [n, d, K]
-constexpr int64_t kOpsVersion = 5;
+// 2: message_passing takes weight_rows; 3: linear; 4: species_density; 5: linear takes [n, d, K];
+// 6: message_passing takes the radial hidden features and last layer instead of the radial weights
+constexpr int64_t kOpsVersion = 6;
 
 // Version of the op library actually loaded. Defined out of line so that every library using it
 // links (and so loads, registering the ops) libmace_deploy_ops.
@@ -29,13 +30,16 @@ at::Tensor spherical_harmonics(const at::Tensor& vectors, int64_t lmax);
 
 // Equivariant message passing: for every edge e (sender s, receiver r) and every non-zero
 // Clebsch-Gordan entry q = (k_in, k_sh, k_out, path) with coefficient c_q,
-//   out[r, k_out, u] += c_q * weights[weight_rows[e], path, u] * node_feats[s, k_in, u] * sh[e, k_sh].
-// node_feats [N, K_in, C], edge_sh [E, K_sh], edge_weights [W, P, C], weight_rows [E] int64 (edges
-// may share a row of radial weights: an edge and its reverse do), cg_index [nnz, 4] int64,
-// cg_coeff [nnz] -> [num_receivers, K_out, C].
-// Fused kernel (kernels/cpu/message_passing.h); differentiable in node_feats, edge_sh, edge_weights.
-at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_sh,
-                           const at::Tensor& edge_weights, const at::Tensor& weight_rows, const at::Tensor& senders,
+//   out[r, k_out, u] += c_q * w[weight_rows[e], path, u] * node_feats[s, k_in, u] * sh[e, k_sh],
+//   w[row, path, u] = sum_h radial_hidden[row, h] * radial_weight[h, path * C + u]
+// (w: the radial MLP's output, whose linear last layer is radial_weight; never stored for all rows).
+// node_feats [N, K_in, C], edge_sh [E, K_sh], radial_hidden [W, H], radial_weight [H, P * C],
+// weight_rows [E] int64 (edges may share a row: an edge and its reverse do), cg_index [nnz, 4]
+// int64, cg_coeff [nnz] -> [num_receivers, K_out, C].
+// Fused kernel (kernels/cpu/message_passing.h); differentiable in node_feats, edge_sh and
+// radial_hidden (radial_weight must not require grad).
+at::Tensor message_passing(const at::Tensor& node_feats, const at::Tensor& edge_sh, const at::Tensor& radial_hidden,
+                           const at::Tensor& radial_weight, const at::Tensor& weight_rows, const at::Tensor& senders,
                            const at::Tensor& receivers, int64_t num_receivers, const at::Tensor& cg_index,
                            const at::Tensor& cg_coeff, int64_t num_out_components);
 

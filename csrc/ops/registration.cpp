@@ -9,13 +9,13 @@ TORCH_LIBRARY(mace_deploy, m) {
   m.def("ops_version() -> int", &mace_deploy::ops_library_version);
   m.def("spherical_harmonics(Tensor vectors, int lmax) -> Tensor");
   m.def(
-      "message_passing(Tensor node_feats, Tensor edge_sh, Tensor edge_weights, Tensor weight_rows, "
-      "Tensor senders, Tensor receivers, int num_receivers, Tensor cg_index, Tensor cg_coeff, "
+      "message_passing(Tensor node_feats, Tensor edge_sh, Tensor radial_hidden, Tensor radial_weight, "
+      "Tensor weight_rows, Tensor senders, Tensor receivers, int num_receivers, Tensor cg_index, Tensor cg_coeff, "
       "int num_out_components) -> Tensor");
   m.def(
-      "message_passing_backward(Tensor grad_out, Tensor node_feats, Tensor edge_sh, Tensor edge_weights, "
-      "Tensor weight_rows, Tensor senders, Tensor receivers, Tensor cg_index, Tensor cg_coeff) "
-      "-> (Tensor, Tensor, Tensor)");
+      "message_passing_backward(Tensor grad_out, Tensor node_feats, Tensor edge_sh, Tensor radial_hidden, "
+      "Tensor radial_weight, Tensor weight_rows, Tensor senders, Tensor receivers, Tensor cg_index, "
+      "Tensor cg_coeff) -> (Tensor, Tensor, Tensor)");
   m.def(
       "species_density(Tensor radial, Tensor edge_sh, Tensor weight_rows, Tensor sender_species, "
       "Tensor receivers, int num_receivers, int num_species) -> Tensor");

@@ -21,6 +21,8 @@ struct Blocking {
   static constexpr int64_t row_block = 48;
 };
 
+}  // namespace
+
 template <typename T>
 void pack_columns(const T* b, int64_t K, int64_t N, T* packed) {
   constexpr int64_t P = Blocking<T>::panel;
@@ -31,6 +33,8 @@ void pack_columns(const T* b, int64_t K, int64_t N, T* packed) {
     }
   }
 }
+
+namespace {
 
 // c[R rows, columns] (+)= a[R rows, k0 .. k0 + kc] @ panel block; `columns` < panel only in the
 // last panel. `stream`: full panels bypass the caches (c aligned, not accumulating).
@@ -67,6 +71,8 @@ void tile(const T* const* a_rows, int64_t k0, const T* panel, int64_t kc, T* c, 
   }
 }
 
+}  // namespace
+
 template <typename T>
 void matmul(const StridedRows<T>& a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end,
             bool large_output) {
@@ -101,8 +107,6 @@ void matmul(const StridedRows<T>& a, const T* packed_b, T* c, int64_t K, int64_t
   if (stream) _mm_sfence();
 }
 
-}  // namespace
-
 template <typename T>
 void add_dense(KernelTable<T>& table) {
   table.dense_panel = Blocking<T>::panel;
@@ -111,5 +115,10 @@ void add_dense(KernelTable<T>& table) {
 }
 template void add_dense<float>(KernelTable<float>&);
 template void add_dense<double>(KernelTable<double>&);
+template void pack_columns<float>(const float*, int64_t, int64_t, float*);
+template void pack_columns<double>(const double*, int64_t, int64_t, double*);
+template void matmul<float>(const StridedRows<float>&, const float*, float*, int64_t, int64_t, int64_t, int64_t, bool);
+template void matmul<double>(const StridedRows<double>&, const double*, double*, int64_t, int64_t, int64_t, int64_t,
+                             bool);
 
 }  // namespace mace_deploy::cpu::MACE_DEPLOY_CPU_ISA

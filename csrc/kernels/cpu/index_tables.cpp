@@ -30,15 +30,23 @@ EdgeIndex::EdgeIndex(const int64_t* node_of_edge, int64_t num_edges, int64_t num
   for (int64_t e = 0; e < num_edges; ++e) edges[next[node_of_edge[e]]++] = e;  // stable: edge order kept
 }
 
-RowPartition::RowPartition(const int64_t* weight_rows, const int64_t* receivers, int64_t num_edges,
-                           int64_t num_rows, int64_t num_receivers, int64_t parts)
-    : row_begin(parts + 1, num_rows), edge_offsets(parts + 1, 0), edges(num_edges) {
-  const EdgeIndex by_row(weight_rows, num_edges, num_rows);
+std::vector<int64_t> balanced_row_ranges(const EdgeIndex& by_row, int64_t parts) {
+  const int64_t num_rows = static_cast<int64_t>(by_row.offsets.size()) - 1;
+  const int64_t num_edges = by_row.offsets.back();
+  std::vector<int64_t> row_begin(parts + 1, num_rows);
   // part t starts at the first row whose edges start at or after t * E / parts
   for (int64_t t = 0, row = 0; t < parts; ++t) {
     while (row < num_rows && by_row.offsets[row] * parts < t * num_edges) ++row;
     row_begin[t] = row;
   }
+  return row_begin;
+}
+
+RowPartition::RowPartition(const int64_t* weight_rows, const int64_t* receivers, int64_t num_edges,
+                           int64_t num_rows, int64_t num_receivers, int64_t parts)
+    : row_begin(balanced_row_ranges(EdgeIndex(weight_rows, num_edges, num_rows), parts)),
+      edge_offsets(parts + 1, 0),
+      edges(num_edges) {
   std::vector<int64_t> part_of_row(num_rows);
   for (int64_t t = 0; t < parts; ++t) {
     std::fill(part_of_row.begin() + row_begin[t], part_of_row.begin() + row_begin[t + 1], t);

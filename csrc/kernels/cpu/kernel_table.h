@@ -19,13 +19,13 @@ template <typename T>
 struct KernelTable {
   // kernels/cpu/message_passing.h
   void (*message_passing_forward)(const MessageShape&, const CouplingTable&, const T* coeff, const T* x,
-                                  const T* sh, const T* w, const int64_t* weight_rows, const int64_t* senders,
-                                  const EdgeIndex& by_receiver, T* out, int64_t begin, int64_t end);
+                                  const T* sh, const RadialWeights<T>& radial, const int64_t* weight_rows,
+                                  const int64_t* senders, const EdgeIndex& by_receiver, T* out, int64_t begin,
+                                  int64_t end);
   void (*message_passing_backward)(const MessageShape&, const CouplingTable&, const T* coeff, const T* grad_out,
-                                   const T* x, const T* sh, const T* w, const int64_t* weight_rows,
-                                   const int64_t* senders, const int64_t* receivers, const int64_t* edges,
-                                   int64_t count, int64_t row_begin, int64_t row_end, T* grad_x_partial, T* grad_sh,
-                                   T* grad_w);
+                                   const T* x, const T* sh, const RadialWeights<T>& radial, const int64_t* senders,
+                                   const int64_t* receivers, const EdgeIndex& by_row, int64_t row_begin,
+                                   int64_t row_end, T* grad_x_partial, T* grad_sh, T* grad_hidden);
   // kernels/cpu/species_density.h
   void (*species_density_forward)(const DensityShape&, const T* radial, const T* sh, const int64_t* weight_rows,
                                   const int64_t* sender_species, const EdgeIndex& by_receiver, T* out,
@@ -76,6 +76,13 @@ template <typename T>
 void add_symmetric_contraction(KernelTable<T>&);
 template <typename T>
 void add_dense(KernelTable<T>&);
+// This build's KernelTable::pack_columns and ::matmul, for kernels that multiply small blocks
+// (the message passing's radial weights).
+template <typename T>
+void pack_columns(const T* b, int64_t K, int64_t N, T* packed);
+template <typename T>
+void matmul(const StridedRows<T>& a, const T* packed_b, T* c, int64_t K, int64_t N, int64_t begin, int64_t end,
+            bool large_output);
 }  // namespace MACE_DEPLOY_CPU_ISA
 #endif
 

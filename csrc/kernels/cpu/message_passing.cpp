@@ -30,7 +30,7 @@ struct OneLane {
 };
 
 // A chunk of one receiver's edges, for the forward: per edge j, its angular factors
-// (angular[j * nnz + q]) and its weight row and sender's feature row; and the rows of the
+// (angular[j * nnz + q]) and its weight row and sender's feature row; and the feature rows of the
 // `next_count` edges that follow it, to prefetch.
 template <typename T>
 struct ForwardChunk {
@@ -39,8 +39,34 @@ struct ForwardChunk {
   const T* const* w_rows;
   const T* const* x_rows;
   int64_t next_count;
-  const T* const* next_w_rows;
   const T* const* next_x_rows;
+};
+
+// The forward's radial weights of a few edges at a time, w[j] = hidden[weight_rows[edge j]] @ W, in
+// a thread's buffers (with the hidden rows they are made of). Rows of the product are independent:
+// blocks give the same numbers as one product over all edges.
+template <typename T>
+class RadialBlock {
+ public:
+  RadialBlock(const RadialWeights<T>& radial, int64_t width, int64_t capacity)
+      : radial_(radial), width_(width), hidden_(capacity * radial.hidden_size), weights_(capacity * width) {}
+
+  // Weights of edges[0 .. n).
+  void compute(const int64_t* edges, const int64_t* weight_rows, int64_t n) {
+    const int64_t H = radial_.hidden_size;
+    for (int64_t j = 0; j < n; ++j) {
+      const T* h = radial_.hidden + weight_rows[edges[j]] * H;
+      std::copy(h, h + H, hidden_.data() + j * H);
+    }
+    matmul<T>(StridedRows<T>{hidden_.data(), 1, H, 0}, radial_.packed_weight, weights_.data(), H, width_, 0, n,
+              false);
+  }
+  const T* weights(int64_t j) const { return weights_.data() + j * width_; }
+
+ private:
+  const RadialWeights<T>& radial_;
+  int64_t width_;
+  std::vector<T> hidden_, weights_;
 };
 
 // Prefetches `bytes` from each of `count` slices, `stride` elements apart, starting at p.
@@ -83,12 +109,9 @@ template <typename V, int NV, typename T>
 void add_channel_block(const MessageShape& s, const CouplingTable& cg, const ForwardChunk<T>& chunk, int64_t c0,
                        T* o) {
   const int64_t C = s.channels, nnz = static_cast<int64_t>(cg.k_sh.size());
-  // The rows are gathered from memory a slice at a time: fetch the next chunk's slices now.
+  // The feature rows are gathered from memory a slice at a time: fetch the next chunk's slices now.
   const int64_t bytes = NV * V::lanes * static_cast<int64_t>(sizeof(T));
-  for (int64_t j = 0; j < chunk.next_count; ++j) {
-    prefetch_slices(chunk.next_w_rows[j] + c0, C, s.paths, bytes);
-    prefetch_slices(chunk.next_x_rows[j] + c0, C, s.in_components, bytes);
-  }
+  for (int64_t j = 0; j < chunk.next_count; ++j) prefetch_slices(chunk.next_x_rows[j] + c0, C, s.in_components, bytes);
   for (const auto& g : cg.groups) {
     for (int64_t q0 = g.begin; q0 < g.end; q0 += kChunk) {
       with_static_count<kChunk>(static_cast<int>(std::min<int64_t>(kChunk, g.end - q0)), [&]<int N>() {
@@ -98,60 +121,58 @@ void add_channel_block(const MessageShape& s, const CouplingTable& cg, const For
   }
 }
 
-// One edge in the backward: its angular factors (angular[q]), its sender's feature row and weight
-// row, and the gradient rows these add into.
+// One edge in the backward: its angular factors (angular[q]), its sender's feature row, its
+// receiver's grad_out row, and the gradient rows these add into.
 template <typename T>
 struct EdgeGradientRows {
   const T* angular;
   const T* x;
-  const T* w;
+  const T* grad_out;
   T* grad_x;
-  T* grad_w;
   T* grad_sh;
 };
 
-// Entries q0 .. q0 + N of group g for E edges of one receiver, which share its grad_out rows
-// (go_rows[j] for entry q0 + j; each vector of them is loaded once for all E edges): adds d/dw and
-// d/dx (gwx = sum_j angular[q0 + j] * go_rows[j], times x and w) into each edge's gradient rows,
-// and returns sum_c w x go_rows[j] of edge i in dots[i][j].
+// Entries q0 .. q0 + N of group g for E edges sharing one weight row w and its gradient row dw
+// (an edge and its reverse): adds d/dw (sum over the edges of gwx * x, gwx = sum_j angular[q0 + j]
+// * grad_out[k_out(q0 + j)]) and each edge's d/dx (gwx * w) into the gradient rows, and returns
+// sum_c w x grad_out[k_out(q0 + j)] of edge i in dots[i][j]. w and dw are loaded once for all E edges.
 template <typename T, int N, int E>
-void group_gradients(const MessageShape& s, const CouplingTable::Group& g, int64_t q0, const T* const* go_rows,
-                     const EdgeGradientRows<T>* edges, T (*dots)[kChunk]) {
+void group_gradients(const MessageShape& s, const CouplingTable& cg, const CouplingTable::Group& g, int64_t q0,
+                     const T* w, T* dw, const EdgeGradientRows<T>* edges, T (*dots)[kChunk]) {
   using V = Simd<T>;
   constexpr int64_t L = V::lanes;
   const int64_t C = s.channels;
-  // the rows of this group: w[path], x[k_in] and their gradients, and the entries' angular factors
-  const T *w_row[E], *x_row[E], *angular[E];
-  T *dw_row[E], *dx_row[E];
+  const T* w_row = w + g.path * C;
+  T* dw_row = dw + g.path * C;
+  const T *x_row[E], *angular[E], *go_rows[E][N];
+  T* dx_row[E];
   for (int i = 0; i < E; ++i) {
-    w_row[i] = edges[i].w + g.path * C;
     x_row[i] = edges[i].x + g.k_in * C;
-    dw_row[i] = edges[i].grad_w + g.path * C;
     dx_row[i] = edges[i].grad_x + g.k_in * C;
     angular[i] = edges[i].angular + q0;
+    for (int j = 0; j < N; ++j) go_rows[i][j] = edges[i].grad_out + cg.k_out[q0 + j] * C;
   }
   typename V::vec dot[E][N] = {};
   int64_t c = 0;
   for (; c + L <= C; c += L) {
-    typename V::vec w[E], x[E], wx[E], gwx[E];
+    const auto wv = V::load(w_row + c);
+    auto dwv = V::load(dw_row + c);
+    typename V::vec x[E], gwx[E];
     for (int i = 0; i < E; ++i) {
-      w[i] = V::load(w_row[i] + c);
       x[i] = V::load(x_row[i] + c);
-      wx[i] = w[i] * x[i];
+      const auto wx = wv * x[i];
       gwx[i] = typename V::vec{};
-    }
-    for (int j = 0; j < N; ++j) {
-      const auto go = V::in_register(V::load(go_rows[j] + c));
-      for (int i = 0; i < E; ++i) {
+      for (int j = 0; j < N; ++j) {
+        const auto go = V::in_register(V::load(go_rows[i][j] + c));
         gwx[i] += V::splat(angular[i][j]) * go;
-        dot[i][j] += wx[i] * go;
+        dot[i][j] += wx * go;
       }
+      dwv += gwx[i] * x[i];
     }
-    // one edge after the other: two edges of a receiver may share a sender
-    for (int i = 0; i < E; ++i) {
-      V::store(dw_row[i] + c, V::load(dw_row[i] + c) + gwx[i] * x[i]);
-      V::store(dx_row[i] + c, V::load(dx_row[i] + c) + gwx[i] * w[i]);
-    }
+    V::store(dw_row + c, dwv);
+    // one edge after the other: the two edges of a row share their sender when an atom meets its
+    // own periodic image
+    for (int i = 0; i < E; ++i) V::store(dx_row[i] + c, V::load(dx_row[i] + c) + gwx[i] * wv);
   }
   T sums[E * N];
   V::template sum_lanes<E * N>(&dot[0][0], sums);
@@ -162,29 +183,26 @@ void group_gradients(const MessageShape& s, const CouplingTable::Group& g, int64
     for (int i = 0; i < E; ++i) {
       T gwx = 0;
       for (int j = 0; j < N; ++j) {
-        gwx += angular[i][j] * go_rows[j][c];
-        dots[i][j] += w_row[i][c] * x_row[i][c] * go_rows[j][c];
+        gwx += angular[i][j] * go_rows[i][j][c];
+        dots[i][j] += w_row[c] * x_row[i][c] * go_rows[i][j][c];
       }
-      dw_row[i][c] += gwx * x_row[i][c];
-      dx_row[i][c] += gwx * w_row[i][c];
+      dw_row[c] += gwx * x_row[i][c];
+      dx_row[i][c] += gwx * w_row[c];
     }
   }
 }
 
-// The contributions of E edges of one receiver (its grad_out rows: go) to the gradients of their
-// weight rows, senders' features and spherical harmonics. Groups of more than kChunk entries go in
-// chunks: d/dw and d/dx are linear in the entries, so chunks add up.
+// The contributions of E edges sharing the weight row w (gradient row dw) to the gradients of
+// that row, of their senders' features and of their spherical harmonics. Groups of more than
+// kChunk entries go in chunks: d/dw and d/dx are linear in the entries, so chunks add up.
 template <typename T, int E>
-void add_edge_gradients(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* go,
+void add_edge_gradients(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* w, T* dw,
                         const EdgeGradientRows<T>* edges) {
-  const int64_t C = s.channels;
-  const T* go_rows[kChunk];
   T dots[E][kChunk];
   for (const auto& g : cg.groups) {
     for (int64_t q0 = g.begin; q0 < g.end; q0 += kChunk) {
       const int n = static_cast<int>(std::min<int64_t>(kChunk, g.end - q0));
-      for (int j = 0; j < n; ++j) go_rows[j] = go + cg.k_out[q0 + j] * C;
-      with_static_count<kChunk>(n, [&]<int N>() { group_gradients<T, N, E>(s, g, q0, go_rows, edges, dots); });
+      with_static_count<kChunk>(n, [&]<int N>() { group_gradients<T, N, E>(s, cg, g, q0, w, dw, edges, dots); });
       for (int i = 0; i < E; ++i) {
         for (int j = 0; j < n; ++j) edges[i].grad_sh[cg.k_sh[q0 + j]] += coeff[q0 + j] * dots[i][j];
       }
@@ -192,19 +210,25 @@ void add_edge_gradients(const MessageShape& s, const CouplingTable& cg, const T*
   }
 }
 
+// Edges per forward chunk: one channel block's slices of the chunk's weight and feature rows stay
+// in L1 while every group reads them; a multiple of the dense product's 6-row register tile.
+int64_t forward_chunk_edges(int64_t slice_bytes_per_row) {
+  return std::clamp<int64_t>(24576 / slice_bytes_per_row / 6 * 6, 6, 30);
+}
+
 template <typename T>
 void message_passing_forward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* x,
-                             const T* sh, const T* w, const int64_t* weight_rows, const int64_t* senders,
-                             const EdgeIndex& by_receiver, T* out, int64_t begin, int64_t end) {
+                             const T* sh, const RadialWeights<T>& radial, const int64_t* weight_rows,
+                             const int64_t* senders, const EdgeIndex& by_receiver, T* out, int64_t begin,
+                             int64_t end) {
   constexpr int64_t L = Simd<T>::lanes;
   const int64_t C = s.channels, nnz = static_cast<int64_t>(cg.k_sh.size());
-  // One channel block's slices of a chunk's weight and feature rows stay in L1 while every group
-  // reads them.
-  const int64_t slice_bytes = (s.paths + s.in_components) * 2 * L * static_cast<int64_t>(sizeof(T));
-  const int64_t chunk_edges = std::clamp<int64_t>(16384 / slice_bytes, 4, 32);
+  const int64_t chunk_edges =
+      forward_chunk_edges((s.paths + s.in_components) * 2 * L * static_cast<int64_t>(sizeof(T)));
+  RadialBlock<T> block(radial, s.paths * C, chunk_edges);
   std::vector<T> angular(chunk_edges * nnz);
-  // Row pointers of a chunk (first half) and of the edges after it (second half).
-  std::vector<const T*> w_rows(2 * chunk_edges), x_rows(2 * chunk_edges);
+  // Row pointers of a chunk (first half) and the feature rows of the edges after it (second half).
+  std::vector<const T*> w_rows(chunk_edges), x_rows(2 * chunk_edges);
   const int64_t* last_edge = by_receiver.edges.data() + by_receiver.offsets[end];
   for (int64_t r = begin; r < end; ++r) {
     T* o = out + r * s.out_components * C;
@@ -214,14 +238,16 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
     for (int64_t j0 = 0; j0 < count; j0 += chunk_edges) {
       const int64_t n = std::min(chunk_edges, count - j0);
       const int64_t following = std::min<int64_t>(chunk_edges, last_edge - (edges + j0 + n));
+      block.compute(edges + j0, weight_rows, n);
       for (int64_t j = 0; j < n + following; ++j) {
         const int64_t e = edges[j0 + j];
-        w_rows[j] = w + weight_rows[e] * s.paths * C;
         x_rows[j] = x + senders[e] * s.in_components * C;
-        if (j < n) angular_factors(cg, coeff, sh + e * s.sh_components, angular.data() + j * nnz);
+        if (j < n) {
+          w_rows[j] = block.weights(j);
+          angular_factors(cg, coeff, sh + e * s.sh_components, angular.data() + j * nnz);
+        }
       }
-      const ForwardChunk<T> chunk{n, angular.data(), w_rows.data(), x_rows.data(),
-                                  following, w_rows.data() + n, x_rows.data() + n};
+      const ForwardChunk<T> chunk{n, angular.data(), w_rows.data(), x_rows.data(), following, x_rows.data() + n};
       int64_t c0 = 0;
       for (; c0 + 2 * L <= C; c0 += 2 * L) add_channel_block<Simd<T>, 2>(s, cg, chunk, c0, o);
       for (; c0 + L <= C; c0 += L) add_channel_block<Simd<T>, 1>(s, cg, chunk, c0, o);
@@ -230,48 +256,53 @@ void message_passing_forward(const MessageShape& s, const CouplingTable& cg, con
   }
 }
 
+// Weight rows per backward block: their radial weights and weight gradients (2 x P x C each) stay
+// in L2; a multiple of the dense product's 6-row register tile.
+constexpr int64_t kBackwardBlockRows = 12;
+
 template <typename T>
 void message_passing_backward(const MessageShape& s, const CouplingTable& cg, const T* coeff, const T* grad_out,
-                              const T* x, const T* sh, const T* w, const int64_t* weight_rows,
-                              const int64_t* senders, const int64_t* receivers, const int64_t* edges,
-                              int64_t count, int64_t row_begin, int64_t row_end, T* grad_x_partial, T* grad_sh,
-                              T* grad_w) {
-  const int64_t C = s.channels, row_size = s.paths * C;
-  // Rows are zeroed when their first edge comes, while they are in cache: a separate pass over all
-  // of grad_w would write the whole (large) array to memory once more.
-  std::vector<char> zeroed(row_end - row_begin, 0);
+                              const T* x, const T* sh, const RadialWeights<T>& radial, const int64_t* senders,
+                              const int64_t* receivers, const EdgeIndex& by_row, int64_t row_begin,
+                              int64_t row_end, T* grad_x_partial, T* grad_sh, T* grad_hidden) {
+  const int64_t C = s.channels, row_size = s.paths * C, H = radial.hidden_size;
   const int64_t nnz = static_cast<int64_t>(cg.k_sh.size());
+  std::vector<T> w(kBackwardBlockRows * row_size), grad_w(kBackwardBlockRows * row_size);
   std::vector<T> angular(2 * nnz);
-  // Zeroes edge e's gradient rows where they start from nothing and takes its angular factors.
+  // Edge e: zeroes its grad_sh row and takes its angular factors.
   auto prepare = [&](int64_t e, T* edge_angular) {
-    const int64_t row = weight_rows[e];
-    if (!zeroed[row - row_begin]) {
-      std::fill(grad_w + row * row_size, grad_w + (row + 1) * row_size, T(0));
-      zeroed[row - row_begin] = 1;
-    }
     T* dsh = grad_sh + e * s.sh_components;
     std::fill(dsh, dsh + s.sh_components, T(0));
     angular_factors(cg, coeff, sh + e * s.sh_components, edge_angular);
     const int64_t x_row = senders[e] * s.in_components * C;
-    return EdgeGradientRows<T>{edge_angular, x + x_row, w + row * row_size, grad_x_partial + x_row,
-                               grad_w + row * row_size, dsh};
+    return EdgeGradientRows<T>{edge_angular, x + x_row, grad_out + receivers[e] * s.out_components * C,
+                               grad_x_partial + x_row, dsh};
   };
-  // Edges come in receiver order: two of one receiver go together, sharing its grad_out loads.
-  for (int64_t i = 0; i < count;) {
-    const int64_t e = edges[i];
-    const T* go = grad_out + receivers[e] * s.out_components * C;
-    const bool two = i + 1 < count && receivers[edges[i + 1]] == receivers[e];
-    const EdgeGradientRows<T> rows[2] = {prepare(e, angular.data()),
-                                         two ? prepare(edges[i + 1], angular.data() + nnz) : EdgeGradientRows<T>{}};
-    if (two) {
-      add_edge_gradients<T, 2>(s, cg, coeff, go, rows);
-    } else {
-      add_edge_gradients<T, 1>(s, cg, coeff, go, rows);
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kBackwardBlockRows) {
+    const int64_t n = std::min(kBackwardBlockRows, row_end - r0);
+    // The rows are consecutive: their hidden features and gradients are read and written in place.
+    matmul<T>(StridedRows<T>{radial.hidden + r0 * H, 1, H, 0}, radial.packed_weight, w.data(), H, row_size, 0,
+              n, false);
+    std::fill(grad_w.begin(), grad_w.begin() + n * row_size, T(0));
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t* edges = by_row.edges.data() + by_row.offsets[r0 + j];
+      const int64_t count = by_row.offsets[r0 + j + 1] - by_row.offsets[r0 + j];
+      const T* row_w = w.data() + j * row_size;
+      T* row_grad_w = grad_w.data() + j * row_size;
+      // an edge and its reverse together: the weight row and its gradient are loaded once for both
+      int64_t i = 0;
+      for (; i + 2 <= count; i += 2) {
+        const EdgeGradientRows<T> pair[2] = {prepare(edges[i], angular.data()),
+                                             prepare(edges[i + 1], angular.data() + nnz)};
+        add_edge_gradients<T, 2>(s, cg, coeff, row_w, row_grad_w, pair);
+      }
+      if (i < count) {
+        const EdgeGradientRows<T> single = prepare(edges[i], angular.data());
+        add_edge_gradients<T, 1>(s, cg, coeff, row_w, row_grad_w, &single);
+      }
     }
-    i += two ? 2 : 1;
-  }
-  for (int64_t row = row_begin; row < row_end; ++row) {  // rows no edge uses
-    if (!zeroed[row - row_begin]) std::fill(grad_w + row * row_size, grad_w + (row + 1) * row_size, T(0));
+    matmul<T>(StridedRows<T>{grad_w.data(), 1, row_size, 0}, radial.packed_weight_t, grad_hidden + r0 * H, row_size,
+              H, 0, n, false);
   }
 }
 

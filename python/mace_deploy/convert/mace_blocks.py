@@ -12,6 +12,7 @@ from e3nn import o3
 from ..errors import UnsupportedModelError
 from ..model.interaction import (AgnosticInteraction, AttentionInteraction, Convolution, Gate, NonLinearInteraction,
                                  SpeciesConvolution)
+from ..model.layers import AffineOutputMLP, ScalarMLP
 from ..model.joint_embedding import CategoricalInput, ContinuousInput, JointEmbedding
 from ..model.product import Product
 from ..model.radial import RadialEmbedding, ZBLRepulsion
@@ -142,7 +143,7 @@ def interaction(block, num_elements: int, dtype: torch.dtype) -> torch.nn.Module
         layers.channels(block.target_irreps, "interaction target")
         density_mlp = layers.scalar_mlp(block.density_fn, dtype) if density else None
         return AgnosticInteraction(
-            layers.linear(block.linear_up, dtype), layers.scalar_mlp(block.conv_tp_weights, dtype),
+            layers.linear(block.linear_up, dtype), _weights_mlp(block.conv_tp_weights, dtype),
             convolution(block, dtype), linear_after_convolution(block.linear, block, dtype),
             layers.element_linear(block.skip_tp, num_elements, dtype), residual,
             float(block.avg_num_neighbors), density_mlp)
@@ -151,11 +152,26 @@ def interaction(block, num_elements: int, dtype: torch.dtype) -> torch.nn.Module
     if name == ATTENTION_INTERACTION:
         return AttentionInteraction(
             layers.linear(block.linear_up, dtype), layers.linear(block.linear_down, dtype),
-            layers.scalar_mlp(block.conv_tp_weights, dtype), convolution(block, dtype),
+            _weights_mlp(block.conv_tp_weights, dtype), convolution(block, dtype),
             linear_after_convolution(block.linear, block, dtype), layers.linear(block.skip_linear, dtype),
             float(block.avg_num_neighbors))
     raise UnsupportedModelError(
         f"not supported: interaction block {name} (supported: {', '.join(SUPPORTED_INTERACTIONS)})")
+
+
+def _weights_mlp(mlp, dtype: torch.dtype) -> ScalarMLP:
+    """The radial MLP of a convolution's weights: its linear last layer runs inside the message passing."""
+    converted = layers.scalar_mlp(mlp, dtype)
+    if not converted.linear_output:
+        raise UnsupportedModelError("not supported: a convolution's radial MLP whose last layer is not linear")
+    return converted
+
+
+def _affine_output_mlp(net: torch.nn.Sequential, dtype: torch.dtype) -> AffineOutputMLP:
+    last = net[-1]
+    if not isinstance(last, torch.nn.Linear) or last.bias is None:
+        raise UnsupportedModelError(f"not supported: radial MLP ending in {last!r} (expected a Linear with bias)")
+    return AffineOutputMLP(copy.deepcopy(net[:-1]).to(dtype), copy.deepcopy(last).to(dtype))
 
 
 def _nonlinear_interaction(block, num_elements: int, dtype: torch.dtype) -> NonLinearInteraction:
@@ -180,7 +196,7 @@ def _nonlinear_interaction(block, num_elements: int, dtype: torch.dtype) -> NonL
         linear_up=layers.linear(block.linear_up, dtype),
         source_embedding=layers.embedding_table(block.source_embedding, num_elements).to(dtype),
         target_embedding=layers.embedding_table(block.target_embedding, num_elements).to(dtype),
-        radial_mlp=copy.deepcopy(block.conv_tp_weights.net).to(dtype),
+        radial_mlp=_affine_output_mlp(block.conv_tp_weights.net, dtype),
         density_mlp=copy.deepcopy(block.density_fn.net).to(dtype),
         conv=convolution(block, dtype),
         linear_1_scalars=linear_after_convolution(block.linear_1, block, dtype, keep_output=scalar_out),

@@ -8,12 +8,14 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from .layers import ElementLinear, EquivariantLinear, ScalarMLP, activation
+from .layers import AffineOutputMLP, ElementLinear, EquivariantLinear, ScalarMLP, activation
 
 
 class Convolution(torch.nn.Module):
     """Sender features x edge spherical harmonics x per-edge radial weights, summed per receiver
-    (`torch.ops.mace_deploy.message_passing`); the Clebsch-Gordan paths are a sparse program."""
+    (`torch.ops.mace_deploy.message_passing`); the Clebsch-Gordan paths are a sparse program. The
+    radial weights come in factors, the radial MLP's last hidden features [W, H] and its linear last
+    layer [H, P * C]: the kernel forms them a few edges at a time, never for all edges at once."""
 
     def __init__(self, cg_index: torch.Tensor, cg_coeff: torch.Tensor, num_paths: int,
                  num_out_components: int):
@@ -23,14 +25,13 @@ class Convolution(torch.nn.Module):
         self.num_paths = num_paths
         self.num_out_components = num_out_components
 
-    def forward(self, node_feats: torch.Tensor, sh: torch.Tensor, tp_weights: torch.Tensor,
-                weight_rows: torch.Tensor, senders: torch.Tensor, receivers: torch.Tensor,
-                n_local: int) -> torch.Tensor:
-        """tp_weights [W, P * C]: edge e uses row weight_rows[e]."""
-        weights = tp_weights.reshape(tp_weights.shape[0], self.num_paths, node_feats.shape[2])
+    def forward(self, node_feats: torch.Tensor, sh: torch.Tensor, radial_hidden: torch.Tensor,
+                radial_weight: torch.Tensor, weight_rows: torch.Tensor, senders: torch.Tensor,
+                receivers: torch.Tensor, n_local: int) -> torch.Tensor:
+        """Radial weights radial_hidden [W, H] @ radial_weight [H, P * C]: edge e uses row weight_rows[e]."""
         return torch.ops.mace_deploy.message_passing(
-            node_feats, sh, weights, weight_rows, senders, receivers, n_local, self.cg_index, self.cg_coeff,
-            self.num_out_components)
+            node_feats, sh, radial_hidden, radial_weight, weight_rows, senders, receivers, n_local, self.cg_index,
+            self.cg_coeff, self.num_out_components)
 
 
 class SpeciesConvolution(torch.nn.Module):
@@ -56,12 +57,12 @@ class SpeciesConvolution(torch.nn.Module):
         self.dims = dims
         self.coeffs = coeffs
 
-    def cheaper(self, num_species: int, n_local: int, num_edges: int, num_rows: int, hidden: int,
-                sh_components: int, conv: Convolution) -> bool:
+    def cheaper(self, num_species: int, n_local: int, num_edges: int, hidden: int, sh_components: int,
+                conv: Convolution) -> bool:
         """Whether this route takes fewer multiply-adds than the per-edge one (the backward scales alike)."""
         channels = self.element_feats.shape[2]
         by_species = num_edges * sh_components * hidden + n_local * num_species * hidden * channels * sum(self.dims)
-        per_edge = num_rows * hidden * conv.num_paths * channels + num_edges * conv.cg_index.shape[0] * channels
+        per_edge = num_edges * (hidden * conv.num_paths + conv.cg_index.shape[0]) * channels
         return num_species > 0 and by_species < per_edge
 
     def forward(self, up_by_element: torch.Tensor, hidden: torch.Tensor, output_weight: torch.Tensor,
@@ -132,19 +133,18 @@ class AgnosticInteraction(torch.nn.Module):
     def convolve(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor, pair_feats: torch.Tensor,
                  pair_cutoff: Optional[torch.Tensor], pair_of_edge: torch.Tensor, senders: torch.Tensor,
                  receivers: torch.Tensor, n_local: int) -> torch.Tensor:
-        # radial MLPs read only the length: evaluated once per pair of opposite edges
+        # radial MLPs read only the length: their hidden layers are evaluated once per pair of opposite
+        # edges, the linear last layer inside the message passing
+        hidden = self.radial_mlp.hidden(pair_feats, pair_cutoff)
         if hasattr(self, "species_conv"):
             present = torch.unique(species)
-            hidden = self.radial_mlp.hidden(pair_feats, pair_cutoff)
-            if self.species_conv.cheaper(present.shape[0], n_local, senders.shape[0], hidden.shape[0],
-                                         hidden.shape[1], sh.shape[1], self.conv):
+            if self.species_conv.cheaper(present.shape[0], n_local, senders.shape[0], hidden.shape[1], sh.shape[1],
+                                         self.conv):
                 return self.species_conv(self.linear_up(self.species_conv.element_feats), hidden,
                                          self.radial_mlp.output_weight(), sh, pair_of_edge, present, species,
                                          senders, receivers, n_local)
-            tp_weights = self.radial_mlp.output(hidden)
-        else:
-            tp_weights = self.radial_mlp(pair_feats, pair_cutoff)
-        return self.conv(self.linear_up(node_feats), sh, tp_weights, pair_of_edge, senders, receivers, n_local)
+        return self.conv(self.linear_up(node_feats), sh, hidden, self.radial_mlp.output_weight(), pair_of_edge,
+                         senders, receivers, n_local)
 
     def forward(self, node_feats: torch.Tensor, species: torch.Tensor, sh: torch.Tensor,
                 pair_feats: torch.Tensor, pair_cutoff: Optional[torch.Tensor], pair_of_edge: torch.Tensor,
@@ -196,7 +196,7 @@ class NonLinearInteraction(torch.nn.Module):
     both ends, learned density normalisation, residual and gated non-linearity."""
 
     def __init__(self, linear_up: EquivariantLinear, source_embedding: torch.Tensor,
-                 target_embedding: torch.Tensor, radial_mlp: torch.nn.Module,
+                 target_embedding: torch.Tensor, radial_mlp: AffineOutputMLP,
                  density_mlp: torch.nn.Module, conv: Convolution,
                  linear_1_scalars: EquivariantLinear, linear_1_gated: EquivariantLinear,
                  linear_res_scalars: EquivariantLinear, linear_res_gated: EquivariantLinear,
@@ -229,13 +229,13 @@ class NonLinearInteraction(torch.nn.Module):
         edge_feats, cutoff = per_edge(pair_feats, pair_cutoff, pair_of_edge)
         edge_inputs = torch.cat(
             [edge_feats, self.source_embedding[species[senders]], self.target_embedding[species[receivers]]], dim=-1)
-        tp_weights = self.radial_mlp(edge_inputs)
+        hidden = self.radial_mlp.hidden(edge_inputs, cutoff)
         edge_density = torch.tanh(torch.pow(self.density_mlp(edge_inputs), 2))
         if cutoff is not None:
-            tp_weights = tp_weights * cutoff
             edge_density = edge_density * cutoff
         density = scatter_density(edge_density, receivers, n_local)
-        message = self.conv(up, sh, tp_weights, edge_rows(senders), senders, receivers, n_local)
+        message = self.conv(up, sh, hidden, self.radial_mlp.output_weight(), edge_rows(senders), senders, receivers,
+                            n_local)
         norm = density * self.beta + self.alpha
         scalars = self.linear_1_scalars(message) / norm + self.linear_res_scalars(local_up)
         gated = self.linear_1_gated(message) / norm + self.linear_res_gated(local_up)
@@ -265,6 +265,7 @@ class AttentionInteraction(torch.nn.Module):
         up = self.linear_up(node_feats)
         down = self.linear_down(node_feats).squeeze(1)  # [n_total, D] scalars
         edge_feats, cutoff = per_edge(pair_feats, pair_cutoff, pair_of_edge)
-        tp_weights = self.radial_mlp(torch.cat([edge_feats, down[senders], down[receivers]], dim=-1), cutoff)
-        message = self.linear(self.conv(up, sh, tp_weights, edge_rows(senders), senders, receivers, n_local))
+        hidden = self.radial_mlp.hidden(torch.cat([edge_feats, down[senders], down[receivers]], dim=-1), cutoff)
+        message = self.linear(self.conv(up, sh, hidden, self.radial_mlp.output_weight(), edge_rows(senders),
+                                        senders, receivers, n_local))
         return message / self.avg_num_neighbors, sc

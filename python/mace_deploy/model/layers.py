@@ -224,3 +224,27 @@ class ScalarMLP(torch.nn.Module):
         if output_scale is not None:
             x = x * output_scale
         return x
+
+
+class AffineOutputMLP(torch.nn.Module):
+    """mace-torch `RadialMLP` (Linear -> LayerNorm -> SiLU stack ending in a biased Linear) split for
+    the message passing: the layers before the last give the hidden features, and the last layer
+    y = h W^T + b becomes a bias-free product [h, 1] @ [W^T; b], so that the kernel can form it per
+    edge (`Convolution`)."""
+
+    def __init__(self, hidden_layers: torch.nn.Sequential, last: torch.nn.Linear):
+        super().__init__()
+        self.hidden_layers = hidden_layers
+        self.register_buffer("weight", torch.cat([last.weight.detach().t(), last.bias.detach().unsqueeze(0)]))
+
+    def hidden(self, x: torch.Tensor, output_scale: Optional[torch.Tensor]) -> torch.Tensor:
+        """[h, 1] for the rows of x, times output_scale [rows, 1] (the radial cutoff) if given."""
+        h = self.hidden_layers(x)
+        h = torch.cat([h, torch.ones_like(h[:, :1])], dim=1)
+        if output_scale is not None:
+            h = h * output_scale
+        return h
+
+    def output_weight(self) -> torch.Tensor:
+        """[W^T; b], [hidden + 1, outputs]."""
+        return self.weight
