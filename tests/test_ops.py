@@ -323,3 +323,39 @@ def test_every_instruction_set_build(isa):
                          env={**os.environ, "MACE_DEPLOY_CPU_ISA": isa}, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
+
+
+def reference_radial_mlp(x, scale, weights, activation):
+    for w in weights:
+        x = getattr(torch.nn.functional, activation)(x @ w) if activation == "silu" else getattr(torch, activation)(x @ w)
+    return x * scale
+
+
+@pytest.mark.parametrize("activation", ["silu", "tanh"])
+@pytest.mark.parametrize("rows", [0, 5, 4096 + 37])  # none, one block, more than one block
+def test_radial_mlp_matches_reference(activation, rows):
+    """Values and both gradients (input, output scale) of the hidden layers, whose backward
+    recomputes them a block of rows at a time."""
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(rows, 10, generator=g, dtype=torch.float64, requires_grad=True)
+    scale = torch.rand(rows, 1, generator=g, dtype=torch.float64, requires_grad=True)
+    weights = [torch.randn(10, 16, generator=g, dtype=torch.float64), torch.randn(16, 16, generator=g,
+                                                                                    dtype=torch.float64) / 4]
+    ours = ops.radial_mlp(x, scale, weights, activation)
+    ref = reference_radial_mlp(x, scale, weights, activation)
+    assert torch.allclose(ours, ref, rtol=1e-13, atol=1e-13)
+    grad_out = torch.randn(rows, 16, generator=g, dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad(ours, (x, scale), grad_out), torch.autograd.grad(ref, (x, scale), grad_out)):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_radial_mlp_gradcheck_and_bad_input():
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(7, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    scale = torch.rand(7, 1, generator=g, dtype=torch.float64, requires_grad=True)
+    weights = [torch.randn(4, 6, generator=g, dtype=torch.float64), torch.randn(6, 5, generator=g, dtype=torch.float64)]
+    assert torch.autograd.gradcheck(lambda a, b: ops.radial_mlp(a, b, weights, "silu"), (x, scale))
+    with pytest.raises(RuntimeError, match="weights must chain"):
+        ops.radial_mlp(x, scale, weights[::-1], "silu")
+    with pytest.raises(RuntimeError, match="unknown activation 'gelu'"):
+        ops.radial_mlp(x, scale, weights, "gelu")

@@ -17,7 +17,8 @@
 namespace mace_deploy {
 
 // 2: message_passing takes weight_rows; 3: linear; 4: species_density; 5: linear takes [n, d, K];
-// 6: message_passing takes the radial hidden features and last layer instead of the radial weights
+// 6: message_passing takes the radial hidden features and last layer instead of the radial weights;
+// radial_mlp
 constexpr int64_t kOpsVersion = 6;
 
 // Version of the op library actually loaded. Defined out of line so that every library using it
@@ -66,6 +67,11 @@ at::Tensor symmetric_contraction(const at::Tensor& x, const at::Tensor& species,
 // Differentiable in x only (weight must not require grad). Register-blocked kernel
 // (kernels/cpu/dense.h).
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight);
+
+// radial_mlp(Tensor x [M, K], Tensor output_scale [M, 1], Tensor[] weights, str activation) ->
+// act(... act(act(x @ w0) @ w1) ...) * output_scale: the hidden layers of a radial MLP, whose
+// activations are recomputed in the backward pass instead of kept (ops/radial_mlp.cpp);
+// differentiable in x and output_scale.
 
 // halo_exchange(Tensor local_feats [n_local, ...], int num_total, int layer) -> [num_total, ...]
 // fills the ghost rows through the host's HaloExchange (ops/halo_exchange.h) and sends ghost

@@ -29,6 +29,7 @@ TORCH_LIBRARY(mace_deploy, m) {
       "symmetric_contraction_backward(Tensor grad_out, Tensor x, Tensor species, Tensor monomials, "
       "Tensor coefficients) -> Tensor");
   m.def("linear(Tensor x, Tensor weight) -> Tensor");
+  m.def("radial_mlp(Tensor x, Tensor output_scale, Tensor[] weights, str activation) -> Tensor");
   m.def("halo_exchange(Tensor local_feats, int num_total, int layer) -> Tensor");
 }
 

@@ -191,10 +191,25 @@ class ScalarMLP(torch.nn.Module):
         super().__init__()
         self.layers = torch.nn.ModuleList(layers)
         self.linear_output = len(layers) > 0 and layers[-1].act == ""
+        # Hidden layers x -> act(x W) with one activation and no scale (the converter folds the
+        # scales into the next layer) run as one op that recomputes them in the backward pass
+        # instead of keeping their activations (torch.ops.mace_deploy.radial_mlp).
+        hidden = layers[:-1]
+        self.hidden_activation = hidden[0].act if hidden else ""
+        self.fused_hidden = len(hidden) > 0 and all(
+            layer.act == self.hidden_activation and layer.act != "" and layer.act_scale * layer.out_scale == 1.0
+            for layer in hidden)
 
     def hidden(self, x: torch.Tensor, output_scale: Optional[torch.Tensor]) -> torch.Tensor:
         """The input of the (linear) last layer, its rows times output_scale [rows, 1]."""
         last = len(self.layers) - 1
+        if self.fused_hidden:
+            weights: List[torch.Tensor] = []
+            for i, layer in enumerate(self.layers):
+                if i < last:
+                    weights.append(layer.weight)
+            scale = output_scale if output_scale is not None else torch.ones_like(x[:, :1])
+            return torch.ops.mace_deploy.radial_mlp(x, scale, weights, self.hidden_activation)
         for i, layer in enumerate(self.layers):
             if i < last:
                 x = layer(x)
