@@ -5,6 +5,7 @@
 #include <torch/library.h>
 
 #include "kernels/cpu/dense.h"
+#include "ops/packed_columns.h"
 #include "kernels/cpu/kernel_table.h"
 #include "ops/input_checks.h"
 #include "ops/ops.h"
@@ -38,8 +39,7 @@ at::Tensor forward_cpu(const at::Tensor& x_in, const at::Tensor& weight_in) {
   auto out = at::empty(out_sizes, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "linear", [&] {
     const auto& kernels = cpu::kernels<scalar_t>();
-    auto packed = at::empty({cpu::packed_columns_size(K, N, kernels.dense_panel)}, x.options());
-    kernels.pack_columns(weight.data_ptr<scalar_t>(), K, N, packed.data_ptr<scalar_t>());
+    const auto packed = packed_columns<scalar_t>(weight);
     const cpu::StridedRows<scalar_t> rows{x.data_ptr<scalar_t>(), inner, x.stride(0), three_d ? x.stride(1) : 0};
     const bool large_output = M * N * static_cast<int64_t>(sizeof(scalar_t)) > kLastLevelCacheBytes;
     at::parallel_for(0, M, 96, [&](int64_t begin, int64_t end) {

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/kernel_table.h"
 #include "ops/input_checks.h"
+#include "ops/packed_columns.h"
 #include "ops/ops.h"
 #ifdef MACE_DEPLOY_WITH_CUDA
 #include "ops/cuda_support.h"
@@ -25,15 +26,8 @@ struct PackedRadialWeight {
   at::Tensor weight, transposed;
   PackedRadialWeight(const at::Tensor& w, bool with_transposed) {
     AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "pack_radial_weight", [&] {
-      const auto& kernels = cpu::kernels<scalar_t>();
-      auto pack = [&](const at::Tensor& b) {
-        const auto contiguous = b.contiguous();
-        auto packed = at::empty({cpu::packed_columns_size(b.size(0), b.size(1), kernels.dense_panel)}, b.options());
-        kernels.pack_columns(contiguous.data_ptr<scalar_t>(), b.size(0), b.size(1), packed.data_ptr<scalar_t>());
-        return packed;
-      };
-      weight = pack(w);
-      if (with_transposed) transposed = pack(w.t());
+      weight = packed_columns<scalar_t>(w);
+      if (with_transposed) transposed = packed_columns<scalar_t>(w.t());
     });
   }
   template <typename T>

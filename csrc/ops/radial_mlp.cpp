@@ -28,11 +28,11 @@ at::Tensor activate(const at::Tensor& z, const std::string& name) {
   TORCH_CHECK(false, "radial_mlp: unknown activation '", name, "' (silu, tanh, sigmoid, abs, relu)");
 }
 
-at::Tensor layers_of(const at::Tensor& x, const at::Tensor& scale, at::TensorList weights,
-                     const std::string& activation) {
+// The last hidden layer's activations (before the output scale).
+at::Tensor activations_of(const at::Tensor& x, at::TensorList weights, const std::string& activation) {
   at::Tensor a = x;
   for (const auto& w : weights) a = activate(mace_deploy::linear(a, w), activation);
-  return a * scale;
+  return a;
 }
 
 void check_inputs(const at::Tensor& x, const at::Tensor& scale, at::TensorList weights) {
@@ -59,7 +59,8 @@ class RadialMLP : public torch::autograd::Function<RadialMLP> {
     auto out = at::empty({x.size(0), weights.back().size(1)}, x.options());
     for (int64_t r = 0; r < x.size(0); r += kBlockRows) {
       const int64_t n = std::min(kBlockRows, x.size(0) - r);
-      out.narrow(0, r, n).copy_(layers_of(x.narrow(0, r, n), scale.narrow(0, r, n), weights, activation));
+      auto block = out.narrow(0, r, n);  // rows of a contiguous tensor: written in place
+      at::mul_out(block, activations_of(x.narrow(0, r, n), weights, activation), scale.narrow(0, r, n));
     }
     return out;
   }
@@ -78,7 +79,7 @@ class RadialMLP : public torch::autograd::Function<RadialMLP> {
       const auto block_x = x.narrow(0, r, n).detach().requires_grad_(true);
       const auto block_scale = scale.narrow(0, r, n).detach().requires_grad_(true);
       const at::AutoGradMode with_grad(true);
-      const auto y = layers_of(block_x, block_scale, weights, activation);
+      const auto y = activations_of(block_x, weights, activation) * block_scale;
       const auto grads = torch::autograd::grad({y}, {block_x, block_scale}, {grad_out.narrow(0, r, n)});
       grad_x.narrow(0, r, n).copy_(grads[0]);
       grad_scale.narrow(0, r, n).copy_(grads[1]);
@@ -98,7 +99,7 @@ at::Tensor autograd_impl(const at::Tensor& x, const at::Tensor& scale, at::Tenso
 at::Tensor plain_impl(const at::Tensor& x, const at::Tensor& scale, at::TensorList weights,
                       c10::string_view activation) {
   check_inputs(x, scale, weights);
-  return layers_of(x, scale, weights, std::string(activation));
+  return activations_of(x, weights, std::string(activation)) * scale;
 }
 
 }  // namespace

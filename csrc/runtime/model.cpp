@@ -92,9 +92,11 @@ torch::Tensor Model::graph_input_values(const std::map<std::string, double>& giv
 
 Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExchange* exchange) {
   check_graph(graph);
+  // torch runs a CUDA backward on its own device thread: there the host's exchange calls are
+  // funnelled back to this thread (runtime/funnelled_exchange.h).
   std::optional<FunnelledExchange> funnel;
-  if (exchange != nullptr) funnel.emplace(*exchange);
-  const HaloExchangeScope scope(funnel ? &*funnel : nullptr);
+  if (exchange != nullptr && (options.backward_on_worker || !device_.is_cpu())) funnel.emplace(*exchange);
+  const HaloExchangeScope scope(funnel ? &*funnel : exchange);
   const auto dtype = metadata_.scalar_type();
   const auto species = graph.species.to(device_, torch::kInt64);
   const auto edge_index = graph.edge_index.to(device_, torch::kInt64);
@@ -115,8 +117,7 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
     dE_dr = torch::autograd::grad({result.energy}, {vectors}, {}, /*retain_graph=*/false,
                                   /*create_graph=*/false, /*allow_unused=*/true)[0];
   };
-  // torch runs a CUDA backward on its own device thread: the host's exchange must stay on this one.
-  if (funnel && (options.backward_on_worker || !device_.is_cpu())) {
+  if (funnel) {
     funnel->run_on_worker(backward);
   } else {
     backward();
