@@ -142,3 +142,26 @@ def test_empty_and_isolated_atoms(artifact, config):
     ref = reference_results(model_path, Atoms("HCu", positions=[[0, 0, 0], [10.0, 0, 0]]))
     assert np.allclose(lone["atom_energies"].numpy(), ref["energies"], rtol=0, atol=1e-12)
     assert torch.all(lone["forces"] == 0)
+
+
+class CallsLinear(torch.nn.Module):
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mace_deploy.linear(x, w)
+
+
+def test_op_call_of_another_version_asks_to_recompile(tmp_path):
+    """An artifact whose code calls an op with another schema (compiled by a mace-deploy whose ops
+    differ, e.g. message_passing before op version 6) fails in TorchScript's loader, before its
+    metadata is read: the user still gets the one-line "recompile" message."""
+    saved = tmp_path / "calls_linear.pt"
+    torch.jit.save(torch.jit.script(CallsLinear()), str(saved))
+    changed = tmp_path / "other_version.mace.pt"
+    with zipfile.ZipFile(saved) as zin, zipfile.ZipFile(changed, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith(".py"):
+                data = data.replace(b"mace_deploy.linear(x, w)", b"mace_deploy.linear(x, w, w)")
+            zout.writestr(item, data)
+    with pytest.raises(ValueError, match=r"uses mace_deploy ops this build does not have .*recompile it with "
+                                         r"`mace-deploy compile`: mace_deploy::linear\(Tensor x"):
+        _C.Model(str(changed))

@@ -21,6 +21,12 @@ std::string first_sentence(const std::string& text) {
   return text.substr(0, std::min(text.find(". "), text.find('\n')));
 }
 
+// The first non-blank line of a multi-line error (TorchScript's start with blank lines).
+std::string first_line(const std::string& text) {
+  const size_t start = std::min(text.find_first_not_of(" \n"), text.size());
+  return text.substr(start, text.find('\n', start) - start);
+}
+
 }  // namespace
 
 Model Model::load(const std::string& path, const std::string& device_name) {
@@ -31,11 +37,14 @@ Model Model::load(const std::string& path, const std::string& device_name) {
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, device);
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    // c10::Error from the reader; TorchScript's ErrorReport (a std::exception) when a call in the
+    // file does not match this build's op schemas
+    const auto* reader_error = dynamic_cast<const c10::Error*>(&e);
+    const std::string what = reader_error != nullptr ? reader_error->what_without_backtrace() : e.what();
     if (what.find("mace_deploy") != std::string::npos) {
       throw std::runtime_error("'" + path + "' uses mace_deploy ops this build does not have (made by a different " +
-                               "mace-deploy version); recompile it with `mace-deploy compile`: " + what);
+                               "mace-deploy version); recompile it with `mace-deploy compile`: " + first_line(what));
     }
     throw std::runtime_error("cannot read '" + path + "' as a mace-deploy artifact (corrupt, truncated or not a " +
                              "TorchScript file; a mace-torch .model must first go through `mace-deploy compile`): " +
