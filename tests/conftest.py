@@ -36,11 +36,12 @@ def float64_default():
 
 
 def reference_calculator(model_path, head=None):
+    """mace-torch's calculator of one model file, or of a committee (a list of them)."""
     kwargs = {"head": head} if head is not None else {}
+    paths = [str(p) for p in model_path] if isinstance(model_path, (list, tuple)) else str(model_path)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mace.calculators.MACECalculator(model_paths=str(model_path), device="cpu",
-                                               default_dtype="float64", **kwargs)
+        return mace.calculators.MACECalculator(model_paths=paths, device="cpu", default_dtype="float64", **kwargs)
 
 
 def reference_results(model_path, atoms, head=None, stress=False):

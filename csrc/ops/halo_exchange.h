@@ -22,6 +22,10 @@ class HaloExchange {
   // gradients [n_total, width]: add every ghost row onto the row of the atom it copies (which
   // may live on another rank); ghost rows are ignored afterwards.
   virtual void reverse(at::Tensor gradients, int64_t n_local, int64_t layer) = 0;
+  // values [k] float64 on the CPU: replace them by their sum over all ranks (each rank's share is
+  // that of its own atoms), in place. A committee's energy spread is that of the whole system's
+  // energies. One process holds the whole system: nothing to do.
+  virtual void sum_over_ranks(at::Tensor /*values*/) {}
 };
 
 // Installs `exchange` for the calling thread until the scope ends: the forward pass of one

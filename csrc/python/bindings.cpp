@@ -63,6 +63,10 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("graph_inputs", [](const Model& self) { return self.metadata().graph_inputs; })
       .def_property_readonly("graph_input_defaults",
                              [](const Model& self) { return self.metadata().graph_input_defaults; })
+      .def_property_readonly("members", [](const Model& self) { return self.metadata().members; })
+      .def_property_readonly("feature_irreps", [](const Model& self) { return self.metadata().feature_irreps; })
+      .def_property_readonly("descriptor_columns",
+                             [](const Model& self) { return self.metadata().descriptor_columns; })
       .def(
           "graph_input_values",
           [](const Model& self, const std::map<std::string, double>& given) {
@@ -79,12 +83,15 @@ PYBIND11_MODULE(_C, m) {
           "compute",
           [](Model& self, torch::Tensor species, torch::Tensor edge_index, torch::Tensor edge_vectors,
              int64_t n_local, bool forces, bool virial, bool atom_virial, std::optional<torch::Tensor> ghost_owners,
-             std::map<std::string, double> graph_inputs, py::object exchange, bool backward_on_worker) {
+             std::map<std::string, double> graph_inputs, py::object exchange, bool backward_on_worker,
+             bool member_results, double hal_tau, bool node_features) {
             if (ghost_owners && !exchange.is_none()) {
               throw py::value_error("give ghost_owners or exchange, not both");
             }
             std::optional<PythonHaloExchange> python_exchange;
             if (!exchange.is_none()) python_exchange.emplace(exchange);
+            const mace_deploy::ComputeOptions options{forces,         virial,  atom_virial, backward_on_worker,
+                                                      member_results, hal_tau, node_features};
             mace_deploy::Result r;
             {
               py::gil_scoped_release no_gil;
@@ -92,8 +99,7 @@ PYBIND11_MODULE(_C, m) {
               if (ghost_owners) images.emplace(ghost_owners->to(torch::kInt64));
               mace_deploy::HaloExchange* halo = images ? static_cast<mace_deploy::HaloExchange*>(&*images)
                                                        : python_exchange ? &*python_exchange : nullptr;
-              r = self.compute({species, edge_index, edge_vectors, n_local, std::move(graph_inputs)},
-                               {forces, virial, atom_virial, backward_on_worker}, halo);
+              r = self.compute({species, edge_index, edge_vectors, n_local, std::move(graph_inputs)}, options, halo);
             }
             py::dict out;
             out["energy"] = r.energy;
@@ -101,12 +107,19 @@ PYBIND11_MODULE(_C, m) {
             if (r.forces.defined()) out["forces"] = r.forces;
             if (r.virial.defined()) out["virial"] = r.virial;
             if (r.atom_virial.defined()) out["atom_virial"] = r.atom_virial;
+            for (const auto& [name, value] :
+                 {std::pair{"bias_energy", r.bias_energy}, {"member_energies", r.member_energies},
+                  {"member_forces", r.member_forces}, {"member_virials", r.member_virials},
+                  {"node_features", r.node_features}}) {
+              if (value.defined()) out[name] = value;
+            }
             return out;
           },
           py::arg("species"), py::arg("edge_index"), py::arg("edge_vectors"), py::arg("n_local"),
           py::arg("forces") = true, py::arg("virial") = true, py::arg("atom_virial") = false,
           py::arg("ghost_owners") = py::none(), py::arg("graph_inputs") = std::map<std::string, double>(),
-          py::arg("exchange") = py::none(), py::arg("backward_on_worker") = false,
+          py::arg("exchange") = py::none(), py::arg("backward_on_worker") = false, py::arg("member_results") = false,
+          py::arg("hal_tau") = 0.0, py::arg("node_features") = false,
           "Energy, per-atom energies, forces and virials of an edge-vector graph (see runtime/model.h). "
           "ghost_owners[g]: the local atom that ghost n_local + g is a periodic image of (one-process halo "
           "exchange, as LAMMPS on one rank). exchange: a host's own halo exchange instead, an object with "
@@ -114,7 +127,11 @@ PYBIND11_MODULE(_C, m) {
           "rows of features / add the ghost rows of gradients onto their owners, in place, on [n_total, width] "
           "tensors; both are called on the calling thread, also in the backward pass (backward_on_worker: run the "
           "backward on another thread, as on a GPU, for tests). graph_inputs: "
-          "per-structure inputs by name (graph_inputs property), the model's defaults for the others.");
+          "per-structure inputs by name (graph_inputs property), the model's defaults for the others. A committee "
+          "artifact (members property) gives its members' mean, their energies (member_energies) and with "
+          "member_results their forces and virials; hal_tau adds hyperactive learning's bias -hal_tau * sigma_E "
+          "(bias_energy; forces and virial include it). node_features: every layer's node features "
+          "[members, n_local, D] in e3nn's layout.");
 
   bind_neighbors(m);
 }

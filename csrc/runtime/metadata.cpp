@@ -55,6 +55,13 @@ Metadata Metadata::read(const torch::jit::Module& module, const std::string& pat
       throw std::runtime_error("'" + path + "' is corrupt: inconsistent per-structure input metadata");
     }
   }
+  if (m.format_version >= 5) {
+    for (const auto& name : required_attr(module, "members", path).toListRef()) m.members.push_back(name.toStringRef());
+    for (const auto& irreps : required_attr(module, "feature_irreps", path).toListRef()) {
+      m.feature_irreps.push_back(irreps.toStringRef());
+    }
+    m.descriptor_columns = required_attr(module, "descriptor_columns", path).toIntVector();
+  }
   if (m.dtype != "float64" && m.dtype != "float32") {
     throw std::runtime_error("'" + path + "' has unknown dtype '" + m.dtype + "'");
   }

@@ -13,7 +13,9 @@ namespace mace_deploy {
 // 3: weights_crc32 (runtime/checksum.h).
 // 4: per-structure inputs: graph_inputs, graph_input_defaults, graph_input_bounds and forward's fifth
 //    argument.
-constexpr int64_t kFormatVersion = 4;
+// 5: committees (members; forward returns [members, n_local]), energies_and_features with
+//    feature_irreps and descriptor_columns.
+constexpr int64_t kFormatVersion = 5;
 // Artifacts from this version on are read too (what they lack is empty: no per-structure inputs).
 constexpr int64_t kOldestFormatVersion = 3;
 
@@ -23,7 +25,7 @@ struct Metadata {
   double r_max = 0.0;
   std::vector<int64_t> atomic_numbers;      // element of each species index, model order
   int64_t num_interactions = 0;
-  std::vector<int64_t> halo_feature_sizes;  // numbers per node exchanged before layers 2..T
+  std::vector<int64_t> halo_feature_sizes;  // numbers per node each halo exchange sends, in order
   std::string dtype;                        // "float64" or "float32"
   std::string head;
   std::string mace_deploy_version;
@@ -34,11 +36,20 @@ struct Metadata {
   // Per input, the lowest and highest value the model embeds (a categorical input: its table's
   // range of integers, a value counting as its integer part; a continuous one: -inf, inf).
   std::vector<double> graph_input_bounds;  // [2 * inputs]
+  // A committee's member models (their source files); empty for one model.
+  std::vector<std::string> members;
+  // e3nn irreps of each layer's node features, and the columns of mace-torch's invariant
+  // descriptors (python/mace_deploy/descriptors.py) in all layers' features side by side; empty:
+  // the artifact cannot return node features (made before format 5, or a committee whose members'
+  // features differ).
+  std::vector<std::string> feature_irreps;
+  std::vector<int64_t> descriptor_columns;
 
   // Reads and validates the attributes and the weights' checksum; throws std::runtime_error
   // naming `path` on any problem.
   static Metadata read(const torch::jit::Module& module, const std::string& path);
   torch::ScalarType scalar_type() const;
+  int64_t committee_size() const { return members.empty() ? 1 : static_cast<int64_t>(members.size()); }
 };
 
 }  // namespace mace_deploy

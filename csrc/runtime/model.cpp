@@ -99,8 +99,44 @@ torch::Tensor Model::graph_input_values(const std::map<std::string, double>& giv
   return torch::tensor(values, torch::dtype(torch::kFloat64)).to(device_);
 }
 
+namespace {
+
+// d(potential)/d(member energy) of each member: 1/M for the mean, and with hyperactive learning's
+// bias -tau * sigma (sigma^2 = the members' energy variance) also -tau (E_m - mean) / (M sigma).
+// Where the members agree exactly sigma has no gradient; the bias then adds none.
+std::vector<double> member_weights(const torch::Tensor& member_energies, double hal_tau, double& bias_energy) {
+  const auto energies = member_energies.accessor<double, 1>();
+  const int64_t count = energies.size(0);
+  double mean = 0.0, variance = 0.0;
+  for (int64_t m = 0; m < count; ++m) mean += energies[m];
+  mean /= count;
+  for (int64_t m = 0; m < count; ++m) variance += (energies[m] - mean) * (energies[m] - mean);
+  const double sigma = std::sqrt(variance / count);
+  bias_energy = -hal_tau * sigma;
+  std::vector<double> weights(count, 1.0 / count);
+  if (hal_tau != 0.0 && sigma > 0.0) {
+    for (int64_t m = 0; m < count; ++m) weights[m] -= hal_tau * (energies[m] - mean) / (count * sigma);
+  }
+  return weights;
+}
+
+}  // namespace
+
 Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExchange* exchange) {
   check_graph(graph);
+  const int64_t members = metadata_.committee_size();
+  const bool committee = !metadata_.members.empty();
+  if (!committee && (options.member_results || options.hal_tau != 0.0)) {
+    throw std::runtime_error("member results and the hyperactive-learning bias need a committee artifact " +
+                             std::string("(`mace-deploy compile a.model b.model ... -o committee.mace.pt`)"));
+  }
+  if (options.node_features && metadata_.feature_irreps.empty()) {
+    throw std::runtime_error(
+        metadata_.format_version < 5
+            ? "not supported: node features of an artifact of format version " + std::to_string(metadata_.format_version) + " (made before they were added); recompile it with "
+              "`mace-deploy compile`"
+            : "not supported: node features of a committee whose members' features differ in shape");
+  }
   // torch runs a CUDA backward on its own device thread: there the host's exchange calls are
   // funnelled back to this thread (runtime/funnelled_exchange.h).
   std::optional<FunnelledExchange> funnel;
@@ -109,46 +145,83 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
   const auto dtype = metadata_.scalar_type();
   const auto species = graph.species.to(device_, torch::kInt64);
   const auto edge_index = graph.edge_index.to(device_, torch::kInt64);
-  const bool gradients = options.forces || options.virial || options.atom_virial;
+  const bool gradients = options.forces || options.virial || options.atom_virial || options.member_results;
   const auto vectors = graph.edge_vectors.to(device_, dtype).detach().requires_grad_(gradients);
 
-  Result result;
   std::vector<c10::IValue> inputs{species, edge_index, vectors, graph.n_local};
   if (!metadata_.graph_inputs.empty() || !graph.graph_inputs.empty()) {
     inputs.emplace_back(graph_input_values(graph.graph_inputs));
   }
-  result.atom_energies = module_.forward(inputs).toTensor();
+  Result result;
+  torch::Tensor member_atom_energies;  // [M, n_local]
+  if (options.node_features) {
+    const auto outputs = module_.get_method("energies_and_features")(inputs).toTuple();
+    member_atom_energies = outputs->elements()[0].toTensor();
+    result.node_features = outputs->elements()[1].toTensor().detach();
+  } else {
+    member_atom_energies = module_.forward(inputs).toTensor();
+  }
+  if (!committee) {
+    member_atom_energies = member_atom_energies.unsqueeze(0);
+    if (options.node_features) result.node_features = result.node_features.unsqueeze(0);
+  }
+  result.atom_energies = member_atom_energies.detach().mean(0);
   result.energy = result.atom_energies.sum();
+  const auto local_member_energies = member_atom_energies.sum(1);  // this rank's atoms
+  std::vector<double> weights{1.0};
+  if (committee) {
+    result.member_energies = local_member_energies.detach().to(torch::kCPU).clone();
+    if (exchange != nullptr) exchange->sum_over_ranks(result.member_energies);
+    double bias = 0.0;
+    weights = member_weights(result.member_energies, options.hal_tau, bias);
+    result.bias_energy = torch::tensor(bias, torch::dtype(torch::kFloat64));
+  }
   if (!gradients) return result;
 
-  torch::Tensor dE_dr;
+  // dE_m/dr_e of each member, one backward pass each (the members share only the edge geometry)
+  std::vector<torch::Tensor> member_grads(members);
   const auto backward = [&] {
-    dE_dr = torch::autograd::grad({result.energy}, {vectors}, {}, /*retain_graph=*/false,
-                                  /*create_graph=*/false, /*allow_unused=*/true)[0];
+    for (int64_t m = 0; m < members; ++m) {
+      const auto grad = torch::autograd::grad({local_member_energies[m]}, {vectors}, {}, /*retain_graph=*/m + 1 < members,
+                                              /*create_graph=*/false, /*allow_unused=*/true)[0];
+      member_grads[m] = grad.defined() ? grad : torch::zeros_like(vectors);
+    }
   };
   if (funnel) {
     funnel->run_on_worker(backward);
   } else {
     backward();
   }
-  const auto edge_grad = dE_dr.defined() ? dE_dr : torch::zeros_like(vectors);
-  if (options.forces) {
-    // r_e = x_receiver - x_sender: the receiver feels -dE/dr_e, the sender +dE/dr_e.
-    result.forces = torch::zeros({graph.species.size(0), 3}, vectors.options().requires_grad(false))
-                        .index_add_(0, edge_index[1], -edge_grad)
-                        .index_add_(0, edge_index[0], edge_grad);
+  torch::Tensor edge_grad = member_grads[0];
+  if (committee) {
+    edge_grad = weights[0] * member_grads[0];
+    for (int64_t m = 1; m < members; ++m) edge_grad = edge_grad + weights[m] * member_grads[m];
   }
-  if (options.virial) {
-    result.virial = -torch::matmul(vectors.detach().transpose(0, 1), edge_grad);
-  }
+  const auto edge_vectors = vectors.detach();
+  // r_e = x_receiver - x_sender: the receiver feels -dE/dr_e, the sender +dE/dr_e.
+  const auto forces_of = [&](const torch::Tensor& grad) {
+    return torch::zeros({graph.species.size(0), 3}, grad.options())
+        .index_add_(0, edge_index[1], -grad)
+        .index_add_(0, edge_index[0], grad);
+  };
+  const auto virial_of = [&](const torch::Tensor& grad) { return -torch::matmul(edge_vectors.transpose(0, 1), grad); };
+  if (options.forces) result.forces = forces_of(edge_grad);
+  if (options.virial) result.virial = virial_of(edge_grad);
   if (options.atom_virial) {
-    const auto half = -0.5 * vectors.detach().unsqueeze(2) * edge_grad.unsqueeze(1);  // [E, 3, 3]
+    const auto half = -0.5 * edge_vectors.unsqueeze(2) * edge_grad.unsqueeze(1);  // [E, 3, 3]
     result.atom_virial = torch::zeros({graph.species.size(0), 3, 3}, half.options())
                              .index_add_(0, edge_index[1], half)
                              .index_add_(0, edge_index[0], half);
   }
-  result.atom_energies = result.atom_energies.detach();
-  result.energy = result.energy.detach();
+  if (options.member_results) {
+    std::vector<torch::Tensor> forces, virials;
+    for (const auto& grad : member_grads) {
+      forces.push_back(forces_of(grad));
+      virials.push_back(virial_of(grad));
+    }
+    result.member_forces = torch::stack(forces);
+    result.member_virials = torch::stack(virials);
+  }
   return result;
 }
 

@@ -1,5 +1,8 @@
 // The one runtime every host (LAMMPS, OpenMM, Python) uses to evaluate a mace-deploy artifact.
 //
+// A committee artifact (several models evaluated on one graph) gives the members' mean as its
+// potential, and their spread and each member's results on request.
+//
 // Input is the edge-vector graph: species of all nodes (local first, then ghosts), edges
 // (sender, receiver) with local receivers, edge vectors r_e = x_receiver - x_sender (+ image
 // shift), and the number of local nodes. Forces come from dE/dr_e scattered to both atoms of each
@@ -38,6 +41,13 @@ struct ComputeOptions {
   // exchange calls (runtime/funnelled_exchange.h). Always so on a GPU, whose backward torch runs on
   // its own thread; on the CPU the backward runs on this thread unless this asks otherwise (tests).
   bool backward_on_worker = false;
+  // A committee artifact: each member's energy, forces and virial besides the mean (Result::member_*).
+  bool member_results = false;
+  // A committee artifact: adds the bias of hyperactive learning, -hal_tau * sigma_E (sigma_E the
+  // members' energy standard deviation), to the potential and its forces and virial.
+  double hal_tau = 0.0;
+  // The node features of every layer (Result::node_features).
+  bool node_features = false;
 };
 
 struct Result {
@@ -46,6 +56,16 @@ struct Result {
   torch::Tensor forces;         // [n_total, 3] eV/A (ghost rows hold forces to send to owners)
   torch::Tensor virial;         // [3, 3] eV
   torch::Tensor atom_virial;    // [n_total, 3, 3] eV: each edge's -r (x) dE/dr split half to each end
+  // A committee's potential is the mean of its members' (energy, atom_energies, forces, virials);
+  // with hal_tau, forces and virials are those of mean + bias_energy.
+  torch::Tensor bias_energy;       // [] eV float64, of the whole system (every rank has the same)
+  torch::Tensor member_energies;   // [M] eV float64, each member's energy of the whole system
+  torch::Tensor member_forces;     // [M, n_total, 3] (member_results)
+  torch::Tensor member_virials;    // [M, 3, 3] (member_results)
+  // [M, n_local, D] (M = 1 for one model) node features of the local atoms, every layer's side by
+  // side in e3nn's layout (Metadata::feature_irreps; mace-torch's invariant descriptors are the columns
+  // Metadata::descriptor_columns).
+  torch::Tensor node_features;
 };
 
 class Model {

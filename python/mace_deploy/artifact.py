@@ -9,9 +9,12 @@ from .errors import ModelFileError
 
 METADATA_KEYS = ("format_version", "ops_version", "mace_deploy_version", "model_class", "dtype", "head", "heads",
                  "r_max", "atomic_numbers", "num_interactions", "halo_feature_sizes", "e0s", "source_file",
-                 "source_sha256", "mace_torch_version", "graph_inputs", "graph_input_defaults", "graph_input_bounds")
-# Absent from artifacts of format version 3 (read as no per-structure inputs).
-OPTIONAL_DEFAULTS = {"graph_inputs": [], "graph_input_defaults": [], "graph_input_bounds": []}
+                 "source_sha256", "mace_torch_version", "graph_inputs", "graph_input_defaults", "graph_input_bounds",
+                 "members", "feature_irreps", "descriptor_columns")
+# Absent from artifacts of older format versions: no per-structure inputs (3), one model without node
+# features (4).
+OPTIONAL_DEFAULTS = {"graph_inputs": [], "graph_input_defaults": [], "graph_input_bounds": [], "members": [],
+                     "feature_irreps": [], "descriptor_columns": []}
 
 
 def load_runtime_model(path: str, device: str = "cpu") -> "_C.Model":

@@ -20,11 +20,14 @@ def _symbols(atomic_numbers) -> str:
 
 
 def _compile(args) -> int:
-    from .convert.compile import compile_model
+    from .convert.compile import compile_models
 
     start = time.perf_counter()
-    print(f"Compiling {args.model} ({args.dtype}) ...", flush=True)
-    result = compile_model(args.model, args.output, dtype=args.dtype, head=args.head, check=not args.no_check)
+    what = args.models[0] if len(args.models) == 1 else f"a committee of {len(args.models)} models"
+    print(f"Compiling {what} ({args.dtype}) ...", flush=True)
+    result = compile_models(args.models, args.output, dtype=args.dtype, head=args.head, check=not args.no_check)
+    if result.members:
+        print(f"  members       {', '.join(result.members)}")
     print(f"  elements      {_symbols(result.atomic_numbers)}")
     print(f"  r_max         {result.r_max:g} A")
     print(f"  interactions  {result.num_interactions}")
@@ -34,7 +37,7 @@ def _compile(args) -> int:
     else:
         print(f"  self-check    agrees with mace-torch to {result.self_check_error:.1e} (relative)")
     print(f"Wrote {result.path} in {time.perf_counter() - start:.1f} s. "
-          f"Check it with: mace-deploy verify {result.path} --reference {args.model}")
+          f"Check it with: mace-deploy verify {result.path} --reference {' '.join(args.models)}")
     return 0
 
 
@@ -49,6 +52,8 @@ def _info(args) -> int:
     for key, value in meta.items():
         if key == "atomic_numbers":
             value = f"{list(value)} ({_symbols(value)})"
+        elif key == "descriptor_columns":
+            value = f"{len(value)} columns (--json lists them)"
         print(f"{key:<{width}}  {value}")
     return 0
 
@@ -59,12 +64,12 @@ def _verify(args) -> int:
 
     dtype = read_metadata(args.artifact)["dtype"]
     tolerance = args.tolerance if args.tolerance is not None else TOLERANCE[dtype]
-    print(f"Comparing {args.artifact} ({dtype}) with mace-torch on {args.reference} ...", flush=True)
+    print(f"Comparing {args.artifact} ({dtype}) with mace-torch on {' '.join(args.reference)} ...", flush=True)
     rows = compare(args.artifact, args.reference, seed=args.seed)
-    print(f"{'structure':<22}{'atoms':>6}{'|dE|/N (eV)':>14}{'max|dF| rel':>14}{'max|dS| rel':>14}")
+    print(f"{'structure':<28}{'atoms':>6}{'|dE|/N (eV)':>14}{'max|dF| rel':>14}{'max|dS| rel':>14}")
     for r in rows:
         stress = f"{r.stress_error:14.2e}" if r.stress_error is not None else f"{'-':>14}"
-        print(f"{r.structure:<22}{r.num_atoms:>6}{r.energy_error:14.2e}{r.force_error:14.2e}{stress}")
+        print(f"{r.structure:<28}{r.num_atoms:>6}{r.energy_error:14.2e}{r.force_error:14.2e}{stress}")
     worst = max(r.worst() for r in rows)
     if worst > tolerance:
         print(f"FAILED: largest difference {worst:.2e} exceeds the tolerance {tolerance:.0e}")
@@ -77,8 +82,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mace-deploy", description="Deploy mace-torch models to LAMMPS, OpenMM and ASE.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("compile", help="convert a mace-torch .model file into a mace-deploy artifact")
-    c.add_argument("model", help="mace-torch model file (.model)")
+    c = sub.add_parser("compile", help="convert a mace-torch .model file (several: a committee) into a mace-deploy "
+                                       "artifact")
+    c.add_argument("models", nargs="+", metavar="model",
+                   help="mace-torch model file (.model); several make one committee artifact (same elements, "
+                        "cutoff and per-structure inputs) whose potential is their mean, with their spread")
     c.add_argument("-o", "--output", required=True, help="artifact to write (e.g. model.mace.pt)")
     c.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     c.add_argument("--head", help="head of a multi-head model (default: its only head, or 'default')")
@@ -93,7 +101,8 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="compare an artifact with its mace-torch model on generated structures")
     v.add_argument("artifact")
-    v.add_argument("--reference", required=True, help="the mace-torch .model file it was compiled from")
+    v.add_argument("--reference", required=True, nargs="+",
+                   help="the mace-torch .model file it was compiled from (a committee's: each member's, in order)")
     v.add_argument("--tolerance", type=_positive_float,
                    help="relative bound (default 1e-9 for float64, 1e-4 for float32)")
     v.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the generated structures")

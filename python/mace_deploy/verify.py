@@ -85,8 +85,20 @@ def compare_calculators(ours, reference, structures: Dict[str, Atoms]) -> List[C
     return results
 
 
-def compare(artifact: str, reference_model: str, seed: int = 0) -> List[Comparison]:
+def compare(artifact: str, reference_models: List[str], seed: int = 0) -> List[Comparison]:
+    """Rows of each structure; a committee's members one after the other against their references."""
     meta = read_metadata(artifact)
-    reference = reference_calculator(_load_reference(reference_model, meta), meta["head"])
+    members = meta["members"]
+    if len(reference_models) != max(1, len(members)):
+        expected = f"its {len(members)} members' model files, in order" if members else "one model file"
+        raise ModelFileError(f"{len(reference_models)} reference model(s) for '{artifact}', which needs {expected}")
     structures = verification_structures(meta["atomic_numbers"], meta["r_max"], seed)
-    return compare_calculators(MACEDeployCalculator(artifact), reference, structures)
+    rows = []
+    for index, reference_model in enumerate(reference_models):
+        reference = reference_calculator(_load_reference(reference_model, meta), meta["head"])
+        ours = MACEDeployCalculator(artifact, member=index if members else None)
+        for row in compare_calculators(ours, reference, structures):
+            if members:
+                row.structure = f"member {index + 1}: {row.structure}"
+            rows.append(row)
+    return rows

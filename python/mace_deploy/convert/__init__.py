@@ -10,6 +10,6 @@ from .source import import_mace  # noqa: E402
 
 import_mace()  # before e3nn, quietly
 
-from .compile import compile_model  # noqa: E402
+from .compile import compile_model, compile_models  # noqa: E402
 
-__all__ = ["compile_model"]
+__all__ = ["compile_model", "compile_models"]

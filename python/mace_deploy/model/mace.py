@@ -9,7 +9,7 @@ virials are derivatives with respect to the edge vectors, taken by the runtime. 
 float64 for float32 artifacts too.
 """
 
-from typing import List, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -17,6 +17,33 @@ from .edge_pairs import edge_pairs
 from .joint_embedding import JointEmbedding
 from .radial import RadialEmbedding, ZBLRepulsion
 from .readout import Readout
+
+
+class EdgeGeometry(NamedTuple):
+    lengths: torch.Tensor  # [E, 1]
+    sh: torch.Tensor  # [E, (lmax + 1)^2] spherical harmonics
+    representative: torch.Tensor  # edge_pairs.py: one edge of every pair of opposite edges
+    pair_of_edge: torch.Tensor  # and every edge's pair
+
+
+def edge_geometry(edge_index: torch.Tensor, edge_vectors: torch.Tensor, n_total: int, sh_lmax: int) -> EdgeGeometry:
+    """What every layer (and every member of a committee) reads of the edges: lengths, spherical
+    harmonics, and the pairs of opposite edges whose radial features are computed once."""
+    lengths = torch.linalg.vector_norm(edge_vectors, dim=-1, keepdim=True)
+    sh = torch.ops.mace_deploy.spherical_harmonics(edge_vectors, sh_lmax)
+    representative, pair_of_edge = edge_pairs(edge_index[0], edge_index[1], edge_vectors.detach(), n_total)
+    return EdgeGeometry(lengths, sh, representative, pair_of_edge)
+
+
+def e3nn_feature_layout(feats: torch.Tensor, irrep_dims: List[int]) -> torch.Tensor:
+    """[n, K, C] features (the components of each irrep consecutive, every irrep with C channels)
+    -> [n, K * C] in e3nn's layout: irrep after irrep, each channel-major ([C, 2l + 1])."""
+    pieces: List[torch.Tensor] = []
+    start = 0
+    for dim in irrep_dims:
+        pieces.append(feats[:, start:start + dim, :].transpose(1, 2).reshape(feats.shape[0], -1))
+        start += dim
+    return torch.cat(pieces, 1)
 
 
 class MACEModel(torch.nn.Module):
@@ -28,7 +55,7 @@ class MACEModel(torch.nn.Module):
     r_max: float
     atomic_numbers: List[int]
     num_interactions: int
-    halo_feature_sizes: List[int]
+    halo_feature_sizes: List[int]  # numbers per node each halo exchange sends, in the order of the exchanges
     dtype: str
     head: str
     heads: List[str]
@@ -40,6 +67,10 @@ class MACEModel(torch.nn.Module):
     graph_inputs: List[str]  # names of the per-structure inputs (mace-torch's data keys), in order
     graph_input_defaults: List[float]  # their values where a host gives none (mace-torch's defaults)
     graph_input_bounds: List[float]  # lowest and highest embedded value of each (csrc/runtime/metadata.h)
+    members: List[str]  # a committee's member models (committee.py); empty for one model
+    feature_irreps: List[str]  # e3nn irreps of each layer's node features (energies_and_features)
+    feature_irrep_dims: List[List[int]]  # the dimension of each of those irreps
+    descriptor_columns: List[int]  # the columns of mace-torch's invariant descriptors (descriptors.py)
 
     def __init__(self, embedding: torch.Tensor, radial: RadialEmbedding, sh_lmax: int,
                  interactions: List[torch.nn.Module], products: List[torch.nn.Module],
@@ -66,17 +97,35 @@ class MACEModel(torch.nn.Module):
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor,
                 n_local: int, graph_inputs: Optional[torch.Tensor] = None) -> torch.Tensor:
+        geometry = edge_geometry(edge_index, edge_vectors, species.shape[0], self.sh_lmax)
+        return self.evaluate(species, edge_index, n_local, graph_inputs, geometry, False)[0]
+
+    @torch.jit.export
+    def energies_and_features(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor,
+                              n_local: int, graph_inputs: Optional[torch.Tensor] = None
+                              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """forward's per-atom energies and the node features of every layer [n_local, D] side by side,
+        each layer in e3nn's layout of its irreps (mace-torch's "node_feats")."""
+        geometry = edge_geometry(edge_index, edge_vectors, species.shape[0], self.sh_lmax)
+        return self.evaluate(species, edge_index, n_local, graph_inputs, geometry, True)
+
+    def evaluate(self, species: torch.Tensor, edge_index: torch.Tensor, n_local: int,
+                 graph_inputs: Optional[torch.Tensor], geometry: EdgeGeometry,
+                 with_features: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per-atom energies [n_local] float64 and, if asked, the node features (else an empty
+        tensor), from edge geometry that a committee's members share (spherical harmonics of
+        degree sh_lmax or higher)."""
         n_total = species.shape[0]
         senders = edge_index[0]
         receivers = edge_index[1]
         sender_species = species[senders]
         receiver_species = species[receivers]
         local_species = species[:n_local]
-
-        lengths = torch.linalg.vector_norm(edge_vectors, dim=-1, keepdim=True)
-        sh = torch.ops.mace_deploy.spherical_harmonics(edge_vectors, self.sh_lmax)
-        # radial features once per pair of opposite edges (edge_pairs.py); pair_of_edge maps back
-        representative, pair_of_edge = edge_pairs(senders, receivers, edge_vectors.detach(), n_total)
+        lengths, representative, pair_of_edge = geometry.lengths, geometry.representative, geometry.pair_of_edge
+        sh = geometry.sh
+        num_sh = (self.sh_lmax + 1) * (self.sh_lmax + 1)
+        if sh.shape[1] != num_sh:
+            sh = sh[:, :num_sh].contiguous()
         pair_feats, pair_cutoff = self.radial(lengths[representative], sender_species[representative],
                                               receiver_species[representative])
 
@@ -108,4 +157,9 @@ class MACEModel(torch.nn.Module):
         atom_energies = self.e0[local_species] + (self.scale * interaction_energy + self.shift).to(torch.float64)
         if embedding_energy is not None:
             atom_energies = atom_energies + embedding_energy
-        return atom_energies
+        features = torch.empty(0)
+        if with_features:
+            features = torch.cat([e3nn_feature_layout(feats, dims)
+                                  for feats, dims in zip(layer_feats, self.feature_irrep_dims)], 1)
+        return atom_energies, features
+

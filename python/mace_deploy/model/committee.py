@@ -1,0 +1,72 @@
+"""A committee of MACE models on one graph: the mean potential, the members' spread (uncertainty)
+and the bias of hyperactive learning come from it (csrc/runtime/model.cpp).
+
+The members share what depends on the edges alone: lengths, spherical harmonics (of the highest
+degree any member uses; a member of lower degree reads their first components, which are the same
+numbers) and the pairs of opposite edges. Each member keeps its own radial features, layers and
+readouts. The members take the same graph: the same elements in the same order, cutoff, dtype and
+per-structure inputs (convert/committee.py refuses others).
+"""
+
+from typing import List, Optional, Tuple
+
+import torch
+
+from .mace import MACEModel, edge_geometry
+
+
+class Committee(torch.nn.Module):
+    # The metadata of MACEModel (the runtime reads the same names); `members` names the member models.
+    format_version: int
+    weights_crc32: int
+    ops_version: int
+    mace_deploy_version: str
+    r_max: float
+    atomic_numbers: List[int]
+    num_interactions: int  # the most of any member
+    halo_feature_sizes: List[int]  # the members' exchanges, member after member
+    dtype: str
+    head: str
+    heads: List[str]
+    e0s: List[float]
+    model_class: str
+    source_file: str
+    source_sha256: str
+    mace_torch_version: str
+    graph_inputs: List[str]
+    graph_input_defaults: List[float]
+    graph_input_bounds: List[float]
+    members: List[str]  # source file of each member, in order
+    feature_irreps: List[str]  # the members' (the same for all), or empty if they differ
+    feature_irrep_dims: List[List[int]]
+    descriptor_columns: List[int]
+
+    def __init__(self, members: List[MACEModel]):
+        super().__init__()
+        self.models = torch.nn.ModuleList(members)
+        self.sh_lmax = max(m.sh_lmax for m in members)
+
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor,
+                n_local: int, graph_inputs: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Every member's per-atom energies [members, n_local] float64."""
+        geometry = edge_geometry(edge_index, edge_vectors, species.shape[0], self.sh_lmax)
+        energies: List[torch.Tensor] = []
+        for member in self.models:
+            energies.append(member.evaluate(species, edge_index, n_local, graph_inputs, geometry, False)[0])
+        return torch.stack(energies)
+
+    @torch.jit.export
+    def energies_and_features(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor,
+                              n_local: int, graph_inputs: Optional[torch.Tensor] = None
+                              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """forward's energies and every member's node features [members, n_local, D]."""
+        if len(self.feature_irreps) == 0:
+            raise RuntimeError("not supported: node features of a committee whose members' features differ in shape")
+        geometry = edge_geometry(edge_index, edge_vectors, species.shape[0], self.sh_lmax)
+        energies: List[torch.Tensor] = []
+        features: List[torch.Tensor] = []
+        for member in self.models:
+            e, f = member.evaluate(species, edge_index, n_local, graph_inputs, geometry, True)
+            energies.append(e)
+            features.append(f)
+        return torch.stack(energies), torch.stack(features)
