@@ -56,9 +56,10 @@ void PairMACE::allocate() {
   for (int i = 0; i < n; ++i) std::fill(setflag[i], setflag[i] + n, 0);
 }
 
-// pair_style mace [warn_distance D] [device cpu|cuda] [ranks_per_gpu N] [charge Q] [spin S]
+// pair_style mace [warn_distance D] [device cpu|cuda] [ranks_per_gpu N] [charge Q] [spin S] [hal TAU]
 void PairMACE::settings(int narg, char** arg) {
   graph_inputs_.clear();
+  hal_tau_ = 0.0;
   for (int i = 0; i < narg; i += 2) {
     if (i + 1 >= narg) error->all(FLERR, "pair_style mace: keyword {} needs a value", arg[i]);
     if (std::strcmp(arg[i], "warn_distance") == 0) {
@@ -76,9 +77,12 @@ void PairMACE::settings(int narg, char** arg) {
       graph_inputs_["total_charge"] = utils::numeric(FLERR, arg[i + 1], false, lmp);
     } else if (std::strcmp(arg[i], "spin") == 0) {  // spin multiplicity 2S + 1 of the system
       graph_inputs_["total_spin"] = utils::numeric(FLERR, arg[i + 1], false, lmp);
+    } else if (std::strcmp(arg[i], "hal") == 0) {  // hyperactive learning: bias -TAU * sigma_E
+      hal_tau_ = utils::numeric(FLERR, arg[i + 1], false, lmp);
+      if (hal_tau_ < 0.0) error->all(FLERR, "pair_style mace: hal TAU must be >= 0");
     } else {
       error->all(FLERR, "pair_style mace: unknown keyword '{}' (known: warn_distance, device, ranks_per_gpu, "
-                        "charge, spin)", arg[i]);
+                        "charge, spin, hal)", arg[i]);
     }
   }
 }
@@ -137,6 +141,10 @@ void PairMACE::coeff(int narg, char** arg) {
   } catch (const std::exception& e) {
     error->all(FLERR, "pair_style mace charge/spin: {}: {}", model_path_, e.what());
   }
+  if (hal_tau_ > 0.0 && model_->metadata().members.empty()) {
+    error->all(FLERR, "pair_style mace hal: {} is one model; the bias of hyperactive learning needs a committee "
+                      "artifact (mace-deploy compile a.model b.model ... -o committee.mace.pt)", model_path_);
+  }
 
   const auto& elements = model_->metadata().atomic_numbers;
   std::string model_elements;
@@ -184,6 +192,7 @@ void PairMACE::init_style() {
   }
   neighbor->add_request(this, NeighConst::REQ_FULL);
   warned_close_ = false;
+  want_uncertainty_ = want_descriptors_ = false;  // asked again by the computes and fixes' init()
   initialised_pairs_.assign((atom->ntypes + 1) * (atom->ntypes + 1), 0);
 }
 
@@ -233,6 +242,9 @@ void PairMACE::compute(int eflag, int vflag) {
   mace_deploy::ComputeOptions options;
   options.virial = vflag_global != 0;
   options.atom_virial = vflag_atom != 0 || cvflag_atom != 0;
+  options.member_results = want_uncertainty_;
+  options.node_features = want_descriptors_;
+  options.hal_tau = hal_tau_;
 
   forward_exchanges_ = reverse_exchanges_ = 0;
   const double model_start = MPI_Wtime();
@@ -244,13 +256,16 @@ void PairMACE::compute(int eflag, int vflag) {
     error->one(FLERR, "pair_style mace: evaluating {} failed: {}", model_path_, e.what());
   }
   // Every rank must have made the same exchanges, or the next collective call would mismatch.
-  const int expected = static_cast<int>(model_->metadata().num_interactions) - 1;
+  const auto expected = static_cast<int>(model_->metadata().halo_feature_sizes.size());
   if (forward_exchanges_ != expected || reverse_exchanges_ != expected) {
     error->one(FLERR, "pair_style mace: internal error: {} forward and {} reverse halo exchanges, expected {} each",
                forward_exchanges_, reverse_exchanges_, expected);
   }
   const double results_start = MPI_Wtime();
   store_results(result);
+  if (want_uncertainty_) store_uncertainty(result);
+  if (want_descriptors_) store_descriptors(result);
+  evaluated_step_ = update->ntimestep;
   const double end = MPI_Wtime();
   time_results_ += end - results_start;
   time_total_ += end - start;
@@ -338,6 +353,8 @@ void PairMACE::store_results(const mace_deploy::Result& result) {
     if (eflag_global) eng_vdwl += s * energies[node];
     if (eflag_atom) eatom[node_atom_[node]] += s * energies[node];
   }
+  // The bias is one energy of the whole system (every rank has it): counted once, not per atom.
+  if (eflag_global && result.bias_energy.defined() && comm->me == 0) eng_vdwl += s * result.bias_energy.item<double>();
 
   const auto n_nodes = static_cast<int64_t>(node_atom_.size());
   const auto forces_t = result.forces.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -366,6 +383,70 @@ void PairMACE::store_results(const mace_deploy::Result& result) {
         for (int c = 0; c < 9; ++c) cvatom[a][c] += s * w[node][kRow[c]][kCol[c]];
       }
     }
+  }
+}
+
+// ---- committee uncertainty and descriptors ---------------------------------------------------
+
+PairMACE* PairMACE::find(LAMMPS* lmp, const std::string& who) {
+  auto* pair = dynamic_cast<PairMACE*>(lmp->force->pair_match("^mace", 0));
+  if (pair == nullptr || !pair->model_) {
+    lmp->error->all(FLERR, "{} needs pair_style mace with its pair_coeff defined first", who);
+  }
+  return pair;
+}
+
+// Each member's forces on the local atoms (ghost contributions sent to their owners, as LAMMPS
+// does for the forces of the potential), then each atom's spread: sqrt(sum over x, y, z of the
+// variance over the members), as mace-deploy's ASE calculator's forces_std_atom.
+void PairMACE::store_uncertainty(const mace_deploy::Result& result) {
+  const auto energies = result.member_energies.accessor<double, 1>();
+  const int64_t members = energies.size(0);
+  double mean = 0.0, variance = 0.0;
+  for (int64_t m = 0; m < members; ++m) mean += energies[m] / members;
+  for (int64_t m = 0; m < members; ++m) variance += (energies[m] - mean) * (energies[m] - mean) / members;
+  energy_std_ = energy_scale_ * std::sqrt(variance);
+
+  auto buffer = reset_halo_buffer(static_cast<int>(3 * members));
+  const auto n_nodes = static_cast<int64_t>(node_atom_.size());
+  const auto nodes = torch::from_blob(node_atom_.data(), {n_nodes}, torch::kInt64);
+  const auto forces = result.member_forces.to(torch::kCPU, torch::kFloat64).permute({1, 0, 2}).reshape({n_nodes, 3 * members});
+  buffer.index_copy_(0, nodes, forces);
+  communicate(/*forward=*/false);
+  const int nlocal = atom->nlocal;
+  force_std_.assign(nlocal, 0.0);
+  for (int i = 0; i < nlocal; ++i) {
+    const double* row = halo_buffer_.data() + static_cast<size_t>(i) * halo_width_;
+    double sum = 0.0;
+    for (int k = 0; k < 3; ++k) {
+      double component_mean = 0.0, component_variance = 0.0;
+      for (int64_t m = 0; m < members; ++m) component_mean += row[3 * m + k] / members;
+      for (int64_t m = 0; m < members; ++m) {
+        component_variance += (row[3 * m + k] - component_mean) * (row[3 * m + k] - component_mean) / members;
+      }
+      sum += component_variance;
+    }
+    force_std_[i] = energy_scale_ * std::sqrt(sum);
+  }
+}
+
+int64_t PairMACE::descriptor_width() const {
+  return model_->metadata().committee_size() * static_cast<int64_t>(model_->metadata().descriptor_columns.size());
+}
+
+// The local atoms' descriptors, members side by side.
+void PairMACE::store_descriptors(const mace_deploy::Result& result) {
+  const auto& columns = model_->metadata().descriptor_columns;
+  const auto selected =
+      result.node_features.index_select(2, torch::tensor(columns, torch::kInt64).to(result.node_features.device()))
+          .to(torch::kCPU, torch::kFloat64)
+          .permute({1, 0, 2})
+          .contiguous();  // [n_local, members, descriptors]
+  const int64_t width = descriptor_width();
+  descriptors_.assign(static_cast<size_t>(atom->nlocal) * width, 0.0);
+  const double* rows = selected.data_ptr<double>();
+  for (int64_t node = 0; node < n_local_nodes_; ++node) {
+    std::copy_n(rows + node * width, width, descriptors_.data() + node_atom_[node] * width);
   }
 }
 
@@ -416,6 +497,10 @@ void PairMACE::reverse(at::Tensor gradients, int64_t n_local, int64_t /*layer*/)
   gradients.narrow(0, 0, n_local)
       .add_(buffer.index_select(0, nodes.narrow(0, 0, n_local)).to(gradients.device(), gradients.dtype()));
   time_exchange_ += MPI_Wtime() - start;
+}
+
+void PairMACE::sum_over_ranks(at::Tensor values) {
+  MPI_Allreduce(MPI_IN_PLACE, values.data_ptr<double>(), static_cast<int>(values.numel()), MPI_DOUBLE, MPI_SUM, world);
 }
 
 double* PairMACE::halo_chunk(int atom_index) {

@@ -6,6 +6,10 @@
 // their owners, hence newton pair on). Between interaction layers the pair style is the model's
 // halo exchange: node features travel with comm->forward_comm, their gradients come back with
 // comm->reverse_comm, on every rank for every layer.
+//
+// With a committee artifact it evaluates the members' mean potential (plus hyperactive learning's
+// bias with `hal TAU`) and keeps, for compute mace/uncertainty and fix mace/select, each local
+// atom's force spread over the members; for compute mace/descriptors, the local atoms' descriptors.
 #pragma once
 
 #include <map>
@@ -39,11 +43,32 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   // mace_deploy::HaloExchange, called by the model between interaction layers.
   void forward(at::Tensor features, int64_t n_local, int64_t layer) override;
   void reverse(at::Tensor gradients, int64_t n_local, int64_t layer) override;
+  void sum_over_ranks(at::Tensor values) override;
+
+  // The pair_style mace of this LAMMPS (alone or a sub-style of hybrid); an error naming `who`
+  // (e.g. "compute mace/uncertainty") if there is none or its pair_coeff is missing.
+  static PairMACE* find(class LAMMPS* lmp, const std::string& who);
+
+  // For the committee's computes and fixes, which ask in their init() (after this style's
+  // init_style) for what they read; the values are those of the last evaluation (`step`).
+  const mace_deploy::Model& model() const { return *model_; }
+  const std::vector<int>& type_species() const { return type_species_; }
+  void request_uncertainty() { want_uncertainty_ = true; }
+  void request_descriptors() { want_descriptors_ = true; }
+  int64_t descriptor_width() const;  // members x descriptors per member
+  bigint evaluated_step() const { return evaluated_step_; }
+  double energy_std() const { return energy_std_; }  // the whole system's, LAMMPS energy units
+  // Per local atom (LAMMPS index), zero for atoms of NULL types: the norm of the force standard
+  // deviation over the members (force units); the descriptors, descriptor_width() per atom.
+  const std::vector<double>& force_std() const { return force_std_; }
+  const std::vector<double>& descriptors() const { return descriptors_; }
 
  private:
   void allocate();
   void build_graph();
   void store_results(const mace_deploy::Result& result);
+  void store_uncertainty(const mace_deploy::Result& result);
+  void store_descriptors(const mace_deploy::Result& result);
   at::Tensor reset_halo_buffer(int width);
   void communicate(bool forward);
   double* halo_chunk(int atom_index);
@@ -57,6 +82,7 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   bool use_gpu_ = false;           // `device cuda`: the model runs on this rank's GPU
   int ranks_per_gpu_ = 1;          // MPI ranks of one node allowed on each of its GPUs
   std::map<std::string, double> graph_inputs_;  // `charge` / `spin` keywords: per-structure model inputs
+  double hal_tau_ = 0.0;           // `hal TAU`: bias -TAU * sigma_E of a committee (eV)
   bool warned_close_ = false;
   // Type pairs LAMMPS initialised for this style since init_style ((ntypes + 1)^2, row-major):
   // under pair_style hybrid, pairs that a later pair_coeff gave to another sub-style are missing.
@@ -74,6 +100,12 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   std::vector<double> halo_buffer_;
   int halo_width_ = 0, chunk_begin_ = 0, chunk_width_ = 0;
   int forward_exchanges_ = 0, reverse_exchanges_ = 0;
+
+  // What the committee's computes and fixes read (see force_std()).
+  bool want_uncertainty_ = false, want_descriptors_ = false;
+  bigint evaluated_step_ = -1;
+  double energy_std_ = 0.0;
+  std::vector<double> force_std_, descriptors_;
 
   // Wall time of this rank in the pair style, reported by finish(): everything outside the
   // model's own arithmetic (graph building, halo exchange, copying results) is overhead.

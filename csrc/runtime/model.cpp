@@ -153,24 +153,29 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
     inputs.emplace_back(graph_input_values(graph.graph_inputs));
   }
   Result result;
-  torch::Tensor member_atom_energies;  // [M, n_local]
+  // Per-atom energies [n_local] of one model, or a committee's list of each member's.
+  c10::IValue energies_output;
   if (options.node_features) {
     const auto outputs = module_.get_method("energies_and_features")(inputs).toTuple();
-    member_atom_energies = outputs->elements()[0].toTensor();
+    energies_output = outputs->elements()[0];
     result.node_features = outputs->elements()[1].toTensor().detach();
+    if (!committee) result.node_features = result.node_features.unsqueeze(0);
   } else {
-    member_atom_energies = module_.forward(inputs).toTensor();
+    energies_output = module_.forward(inputs);
   }
-  if (!committee) {
-    member_atom_energies = member_atom_energies.unsqueeze(0);
-    if (options.node_features) result.node_features = result.node_features.unsqueeze(0);
+  // each member's local energy: a separate root for its own backward pass
+  std::vector<torch::Tensor> member_local_energies, member_atom_energies;
+  if (committee) {
+    member_atom_energies = energies_output.toTensorVector();
+  } else {
+    member_atom_energies = {energies_output.toTensor()};
   }
-  result.atom_energies = member_atom_energies.detach().mean(0);
+  for (const auto& e : member_atom_energies) member_local_energies.push_back(e.sum());
+  result.atom_energies = torch::stack(member_atom_energies).detach().mean(0);
   result.energy = result.atom_energies.sum();
-  const auto local_member_energies = member_atom_energies.sum(1);  // this rank's atoms
   std::vector<double> weights{1.0};
   if (committee) {
-    result.member_energies = local_member_energies.detach().to(torch::kCPU).clone();
+    result.member_energies = torch::stack(member_local_energies).detach().to(torch::kCPU).clone();
     if (exchange != nullptr) exchange->sum_over_ranks(result.member_energies);
     double bias = 0.0;
     weights = member_weights(result.member_energies, options.hal_tau, bias);
@@ -182,7 +187,7 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
   std::vector<torch::Tensor> member_grads(members);
   const auto backward = [&] {
     for (int64_t m = 0; m < members; ++m) {
-      const auto grad = torch::autograd::grad({local_member_energies[m]}, {vectors}, {}, /*retain_graph=*/m + 1 < members,
+      const auto grad = torch::autograd::grad({member_local_energies[m]}, {vectors}, {}, /*retain_graph=*/m + 1 < members,
                                               /*create_graph=*/false, /*allow_unused=*/true)[0];
       member_grads[m] = grad.defined() ? grad : torch::zeros_like(vectors);
     }

@@ -1,0 +1,71 @@
+#include "compute_mace_uncertainty.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+
+#include "atom.h"
+#include "error.h"
+#include "memory.h"
+#include "pair_mace.h"
+#include "update.h"
+
+using namespace LAMMPS_NS;
+
+ComputeMACEUncertainty::ComputeMACEUncertainty(LAMMPS* lmp, int narg, char** arg) : Compute(lmp, narg, arg) {
+  if (narg != 3) error->all(FLERR, "compute mace/uncertainty takes no arguments: compute ID group mace/uncertainty");
+  peratom_flag = 1;
+  size_peratom_cols = 0;
+  vector_flag = 1;
+  size_vector = 2;
+  extvector = 0;
+  vector = new double[2]();
+}
+
+ComputeMACEUncertainty::~ComputeMACEUncertainty() {
+  delete[] vector;
+  memory->destroy(vector_atom);
+}
+
+void ComputeMACEUncertainty::init() {
+  auto* pair = PairMACE::find(lmp, "compute mace/uncertainty");
+  if (pair->model().metadata().members.empty()) {
+    error->all(FLERR, "compute mace/uncertainty needs a committee artifact in pair_style mace (mace-deploy compile "
+                      "a.model b.model ... -o committee.mace.pt)");
+  }
+  pair->request_uncertainty();
+}
+
+// The pair style, after checking that its values are of this step.
+PairMACE* ComputeMACEUncertainty::fresh_pair() {
+  auto* pair = PairMACE::find(lmp, "compute mace/uncertainty");
+  if (pair->evaluated_step() != update->ntimestep) {
+    error->all(FLERR, "compute mace/uncertainty: pair_style mace has not been evaluated on step {} (the compute is "
+                      "read between runs?)", update->ntimestep);
+  }
+  return pair;
+}
+
+void ComputeMACEUncertainty::compute_peratom() {
+  invoked_peratom = update->ntimestep;
+  if (atom->nmax > nmax_) {
+    memory->destroy(vector_atom);
+    nmax_ = atom->nmax;
+    memory->create(vector_atom, nmax_, "mace/uncertainty:vector_atom");
+  }
+  const auto& force_std = fresh_pair()->force_std();
+  for (int i = 0; i < atom->nlocal; ++i) vector_atom[i] = (atom->mask[i] & groupbit) ? force_std[i] : 0.0;
+}
+
+void ComputeMACEUncertainty::compute_vector() {
+  invoked_vector = update->ntimestep;
+  auto* pair = fresh_pair();
+  double largest = 0.0;
+  for (int i = 0; i < atom->nlocal; ++i) {
+    if (atom->mask[i] & groupbit) largest = std::max(largest, pair->force_std()[i]);
+  }
+  MPI_Allreduce(&largest, &vector[1], 1, MPI_DOUBLE, MPI_MAX, world);
+  vector[0] = pair->energy_std();
+}
+
+double ComputeMACEUncertainty::memory_usage() { return static_cast<double>(nmax_) * sizeof(double); }
