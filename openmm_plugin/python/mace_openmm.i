@@ -9,6 +9,8 @@
 %include <std_vector.i>
 // Conversions between Python sequences and std::vector<int> (OpenMM's own are internal to its module).
 %template(IntVector) std::vector<int>;
+%template(DoubleVector) std::vector<double>;
+%template(DoubleVectorVector) std::vector<std::vector<double>>;
 
 // The wrapper code casts between every class OpenMM's interface declares, so it needs all their headers.
 %{
@@ -72,6 +74,12 @@ class MACEForce : public OpenMM::Force {
   double getCharge() const;
   void setSpinMultiplicity(double multiplicity);
   double getSpinMultiplicity() const;
+  int getNumMembers() const;
+  void setHalBias(double tau);
+  double getHalBias() const;
+  double getEnergyUncertainty(OpenMM::Context& context) const;
+  std::vector<double> getForceUncertainty(OpenMM::Context& context) const;
+  std::vector<std::vector<double>> getDescriptors(OpenMM::Context& context) const;
 
   %extend {
     // The MACEForce behind an openmm.Force (e.g. from System.getForce or XmlSerializer.deserialize);
@@ -82,6 +90,12 @@ class MACEForce : public OpenMM::Force {
     static bool isinstance(OpenMM::Force& force) {
       return dynamic_cast<MACEPlugin::MACEForce*>(&force) != nullptr;
     }
+    %pythoncode %{
+    def getUncertainty(self, context):
+        """(energy standard deviation in kJ/mol, [per-atom force standard deviation in kJ/mol/nm])
+        over a committee's members at the last evaluation in `context`."""
+        return self.getEnergyUncertainty(context), list(self.getForceUncertainty(context))
+    %}
   }
 };
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "openmm/Context.h"
 #include "openmm/Force.h"
 
 namespace MACEPlugin {
@@ -51,6 +52,23 @@ class MACEForce : public OpenMM::Force {
   // The per-structure inputs that were set, by the model's names (total_charge, total_spin).
   const std::map<std::string, double>& getGraphInputs() const { return graphInputs; }
 
+  // A committee artifact (`mace-deploy compile a.model b.model ...`): the force is the members'
+  // mean. Its number of members (1 for one model).
+  int getNumMembers() const { return numMembers; }
+  // Hyperactive learning: adds the bias -tau * sigma_E (sigma_E the members' energy standard
+  // deviation, tau in kJ/mol per kJ/mol, i.e. unitless) to the energy and forces; a committee
+  // only. Set it before creating the Context (or reinitialize it).
+  void setHalBias(double tau);
+  double getHalBias() const { return halBias; }
+  // From the last evaluation in `context` of a committee: the standard deviation of the energy
+  // over the members (kJ/mol), and per atom of the force (getAtoms() order, all particles when
+  // empty) the norm of the force standard deviation (kJ/mol/nm).
+  double getEnergyUncertainty(OpenMM::Context& context) const;
+  std::vector<double> getForceUncertainty(OpenMM::Context& context) const;
+  // mace-torch's invariant descriptors of each atom of the force (getAtoms() order), every layer's
+  // (a committee's members side by side), at the Context's current positions: [atoms][features].
+  std::vector<std::vector<double>> getDescriptors(OpenMM::Context& context) const;
+
  protected:
   OpenMM::ForceImpl* createImpl() const override;
 
@@ -61,7 +79,8 @@ class MACEForce : public OpenMM::Force {
   std::string modelPath, modelSha256, modelDtype, precision = "auto";
   std::map<std::string, double> graphInputs, graphInputDefaults;
   std::vector<int> atomicNumbers, atoms;
-  double cutoff = 0.0;
+  double cutoff = 0.0, halBias = 0.0;
+  int numMembers = 1;
   bool usePeriodic = false;
 };
 

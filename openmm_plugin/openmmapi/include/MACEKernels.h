@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "MACEForce.h"
 #include "openmm/KernelImpl.h"
@@ -21,6 +22,10 @@ class CalcMACEForceKernel : public OpenMM::KernelImpl {
   virtual void initialize(const OpenMM::System& system, const MACEForce& force) = 0;
   // Adds the forces (kJ/mol/nm) when includeForces; returns the energy in kJ/mol.
   virtual double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) = 0;
+  // MACEForce::getEnergyUncertainty, getForceUncertainty and getDescriptors.
+  virtual double getEnergyUncertainty() const = 0;
+  virtual std::vector<double> getForceUncertainty() const = 0;
+  virtual std::vector<std::vector<double>> getDescriptors(OpenMM::ContextImpl& context) = 0;
 };
 
 }  // namespace MACEPlugin

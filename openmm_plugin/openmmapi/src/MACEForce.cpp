@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "MACEKernels.h"
 #include "internal/MACEForceImpl.h"
 #include "internal/MACEModel.h"
 #include "internal/Sha256.h"
@@ -35,6 +36,7 @@ MACEForce::MACEForce(const std::string& modelPath, const std::vector<int>& atomi
     graphInputDefaults[model.metadata().graph_inputs[i]] = model.metadata().graph_input_defaults[i];
   }
   cutoff = model.metadata().r_max / 10.0;  // Angstrom -> nm
+  numMembers = static_cast<int>(model.metadata().committee_size());
   modelSha256 = sha256File(modelPath);
 }
 
@@ -62,6 +64,28 @@ double MACEForce::getGraphInput(const std::string& name) const {
   const auto fallback = graphInputDefaults.find(name);
   if (fallback != graphInputDefaults.end()) return fallback->second;
   throw OpenMMException("MACEForce: the model '" + modelPath + "' takes no " + name + " input");
+}
+
+void MACEForce::setHalBias(double tau) {
+  if (numMembers < 2 && tau != 0.0) {
+    throw OpenMMException("MACEForce: '" + modelPath + "' is one model; the bias of hyperactive learning needs a " +
+                          "committee artifact (mace-deploy compile a.model b.model ... -o committee.mace.pt)");
+  }
+  if (!(tau >= 0.0)) throw OpenMMException("MACEForce: the hyperactive-learning bias tau must be >= 0");
+  halBias = tau;
+}
+
+double MACEForce::getEnergyUncertainty(OpenMM::Context& context) const {
+  return dynamic_cast<const MACEForceImpl&>(getImplInContext(context)).getKernel().getEnergyUncertainty();
+}
+
+std::vector<double> MACEForce::getForceUncertainty(OpenMM::Context& context) const {
+  return dynamic_cast<const MACEForceImpl&>(getImplInContext(context)).getKernel().getForceUncertainty();
+}
+
+std::vector<std::vector<double>> MACEForce::getDescriptors(OpenMM::Context& context) const {
+  const auto& impl = dynamic_cast<const MACEForceImpl&>(getImplInContext(context));
+  return impl.getKernel().getDescriptors(getContextImpl(context));
 }
 
 OpenMM::ForceImpl* MACEForce::createImpl() const { return new MACEForceImpl(*this); }

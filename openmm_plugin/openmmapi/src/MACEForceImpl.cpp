@@ -34,4 +34,6 @@ double MACEForceImpl::calcForcesAndEnergy(OpenMM::ContextImpl& context, bool inc
 
 std::vector<std::string> MACEForceImpl::getKernelNames() { return {CalcMACEForceKernel::Name()}; }
 
+CalcMACEForceKernel& MACEForceImpl::getKernel() const { return kernel.getAs<CalcMACEForceKernel>(); }
+
 }  // namespace MACEPlugin

@@ -15,13 +15,14 @@ using OpenMM::SerializationNode;
 
 void MACEForceProxy::serialize(const void* object, SerializationNode& node) const {
   const MACEForce& force = *static_cast<const MACEForce*>(object);
-  node.setIntProperty("version", 2);  // 2: per-structure inputs (GraphInputs)
+  node.setIntProperty("version", 3);  // 2: per-structure inputs (GraphInputs); 3: halBias
   node.setStringProperty("modelPath", force.getModelPath());
   node.setStringProperty("modelSha256", force.getModelSha256());
   node.setStringProperty("precision", force.getPrecision());
   node.setBoolProperty("usesPeriodic", force.usesPeriodicBoundaryConditions());
   node.setIntProperty("forceGroup", force.getForceGroup());
   node.setStringProperty("name", force.getName());
+  node.setDoubleProperty("halBias", force.getHalBias());
   SerializationNode& elements = node.createChildNode("AtomicNumbers");
   for (int z : force.getAtomicNumbers()) elements.createChildNode("Element").setIntProperty("z", z);
   SerializationNode& atoms = node.createChildNode("Atoms");
@@ -34,7 +35,7 @@ void MACEForceProxy::serialize(const void* object, SerializationNode& node) cons
 
 void* MACEForceProxy::deserialize(const SerializationNode& node) const {
   const int version = node.getIntProperty("version");
-  if (version != 1 && version != 2) {
+  if (version < 1 || version > 3) {
     throw OpenMMException("MACEForce: unsupported serialization version " +
                           std::to_string(node.getIntProperty("version")));
   }
@@ -67,6 +68,7 @@ void* MACEForceProxy::deserialize(const SerializationNode& node) const {
       }
     }
   }
+  if (version >= 3) force->setHalBias(node.getDoubleProperty("halBias"));
   return force.release();
 }
 

@@ -22,10 +22,11 @@ class MACEForceImpl : public OpenMM::ForceImpl {
                              int groups) override;
   std::map<std::string, double> getDefaultParameters() override { return {}; }
   std::vector<std::string> getKernelNames() override;
+  class CalcMACEForceKernel& getKernel() const;
 
  private:
   const MACEForce& owner;
-  OpenMM::Kernel kernel;
+  mutable OpenMM::Kernel kernel;
 };
 
 }  // namespace MACEPlugin

@@ -48,6 +48,7 @@ void ReferenceCalcMACEForceKernel::initialize(const OpenMM::System& system, cons
                           torch::kInt64);
   periodic = force.usesPeriodicBoundaryConditions();
   graphInputs = force.getGraphInputs();
+  halBias = force.getHalBias();
 }
 
 mace_deploy::Graph ReferenceCalcMACEForceKernel::buildGraph(OpenMM::ContextImpl& context) const {
@@ -99,6 +100,9 @@ double ReferenceCalcMACEForceKernel::execute(OpenMM::ContextImpl& context, bool 
   mace_deploy::ComputeOptions options;
   options.forces = includeForces;
   options.virial = false;
+  const bool committee = !model->metadata().members.empty();
+  options.member_results = committee && includeForces;  // the spread costs a few sums per member
+  options.hal_tau = halBias;  // unitless: the bias and sigma_E are energies in the same units
   mace_deploy::Result result;
   try {
     result = model->compute(graph, options);
@@ -112,7 +116,68 @@ double ReferenceCalcMACEForceKernel::execute(OpenMM::ContextImpl& context, bool 
     constexpr double scale = kKJPerMolPerEV * kAngstromPerNm;  // eV/Angstrom -> kJ/mol/nm
     for (size_t k = 0; k < atoms.size(); k++) out[atoms[k]] += Vec3(f[3 * k], f[3 * k + 1], f[3 * k + 2]) * scale;
   }
-  return result.energy.item<double>() * kKJPerMolPerEV;
+  if (options.member_results) storeUncertainty(result);
+  const double bias = committee ? result.bias_energy.item<double>() : 0.0;
+  return (result.energy.item<double>() + bias) * kKJPerMolPerEV;
+}
+
+// As the ASE calculator's energy_var and forces_std_atom, in OpenMM's units.
+void ReferenceCalcMACEForceKernel::storeUncertainty(const mace_deploy::Result& result) {
+  energyUncertainty = result.member_energies.std(/*unbiased=*/false).item<double>() * kKJPerMolPerEV;
+  const auto spread = result.member_forces.to(torch::kFloat64).var(0, /*unbiased=*/false).sum(1).sqrt().contiguous();
+  const double* s = spread.data_ptr<double>();
+  forceUncertainty.assign(s, s + spread.size(0));
+  for (double& value : forceUncertainty) value *= kKJPerMolPerEV * kAngstromPerNm;
+}
+
+double ReferenceCalcMACEForceKernel::getEnergyUncertainty() const {
+  requireUncertainty();
+  return energyUncertainty;
+}
+
+std::vector<double> ReferenceCalcMACEForceKernel::getForceUncertainty() const {
+  requireUncertainty();
+  return forceUncertainty;
+}
+
+void ReferenceCalcMACEForceKernel::requireUncertainty() const {
+  if (model->metadata().members.empty()) {
+    throw OpenMMException("MACEForce: '" + modelPath + "' is one model; uncertainties need a committee artifact " +
+                          "(mace-deploy compile a.model b.model ... -o committee.mace.pt)");
+  }
+  if (forceUncertainty.empty()) {
+    throw OpenMMException("MACEForce: no forces computed in this Context yet; take a step or call "
+                          "context.getState(getForces=True) first");
+  }
+}
+
+std::vector<std::vector<double>> ReferenceCalcMACEForceKernel::getDescriptors(OpenMM::ContextImpl& context) {
+  const auto& columns = model->metadata().descriptor_columns;
+  if (columns.empty()) {
+    throw OpenMMException("MACEForce: '" + modelPath + "' cannot give descriptors (made before mace-deploy returned " +
+                          "node features, or a committee whose members' features differ in shape); recompile it");
+  }
+  mace_deploy::ComputeOptions options;
+  options.forces = options.virial = false;
+  options.node_features = true;
+  mace_deploy::Result result;
+  try {
+    result = model->compute(buildGraph(context), options);
+  } catch (const std::exception& e) {
+    throw OpenMMException("MACEForce: evaluating '" + modelPath + "' failed: " + e.what());
+  }
+  // [members, atoms, features] -> [atoms, members x descriptors]
+  const auto selected = result.node_features.index_select(2, torch::tensor(columns, torch::kInt64))
+                            .to(torch::kFloat64)
+                            .permute({1, 0, 2})
+                            .reshape({static_cast<int64_t>(atoms.size()), -1})
+                            .contiguous();
+  std::vector<std::vector<double>> rows(atoms.size());
+  const int64_t width = selected.size(1);
+  for (size_t k = 0; k < atoms.size(); k++) {
+    rows[k].assign(selected.data_ptr<double>() + k * width, selected.data_ptr<double>() + (k + 1) * width);
+  }
+  return rows;
 }
 
 }  // namespace MACEPlugin

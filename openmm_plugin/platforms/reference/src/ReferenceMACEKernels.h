@@ -16,9 +16,14 @@ class ReferenceCalcMACEForceKernel : public CalcMACEForceKernel {
       : CalcMACEForceKernel(name, platform) {}
   void initialize(const OpenMM::System& system, const MACEForce& force) override;
   double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) override;
+  double getEnergyUncertainty() const override;
+  std::vector<double> getForceUncertainty() const override;
+  std::vector<std::vector<double>> getDescriptors(OpenMM::ContextImpl& context) override;
 
  private:
   mace_deploy::Graph buildGraph(OpenMM::ContextImpl& context) const;
+  void storeUncertainty(const mace_deploy::Result& result);
+  void requireUncertainty() const;
 
   std::optional<mace_deploy::Model> model;
   std::string modelPath;
@@ -26,6 +31,10 @@ class ReferenceCalcMACEForceKernel : public CalcMACEForceKernel {
   std::vector<int> atoms;    // particle index of each model atom
   bool periodic = false;
   std::map<std::string, double> graphInputs;  // the force's total charge / spin multiplicity, if set
+  double halBias = 0.0;
+  // A committee's spread at the last evaluation with forces (kJ/mol, kJ/mol/nm per atom); empty before.
+  double energyUncertainty = 0.0;
+  std::vector<double> forceUncertainty;
 };
 
 }  // namespace MACEPlugin
