@@ -1,9 +1,5 @@
 #include "compute_mace_uncertainty.h"
 
-#include <mpi.h>
-
-#include <algorithm>
-
 #include "atom.h"
 #include "error.h"
 #include "memory.h"
@@ -28,12 +24,7 @@ ComputeMACEUncertainty::~ComputeMACEUncertainty() {
 }
 
 void ComputeMACEUncertainty::init() {
-  auto* pair = PairMACE::find(lmp, "compute mace/uncertainty");
-  if (pair->model().metadata().members.empty()) {
-    error->all(FLERR, "compute mace/uncertainty needs a committee artifact in pair_style mace (mace-deploy compile "
-                      "a.model b.model ... -o committee.mace.pt)");
-  }
-  pair->request_uncertainty();
+  PairMACE::find(lmp, "compute mace/uncertainty")->request_uncertainty("compute mace/uncertainty");
 }
 
 // The pair style, after checking that its values are of this step.
@@ -60,12 +51,8 @@ void ComputeMACEUncertainty::compute_peratom() {
 void ComputeMACEUncertainty::compute_vector() {
   invoked_vector = update->ntimestep;
   auto* pair = fresh_pair();
-  double largest = 0.0;
-  for (int i = 0; i < atom->nlocal; ++i) {
-    if (atom->mask[i] & groupbit) largest = std::max(largest, pair->force_std()[i]);
-  }
-  MPI_Allreduce(&largest, &vector[1], 1, MPI_DOUBLE, MPI_MAX, world);
   vector[0] = pair->energy_std();
+  vector[1] = pair->largest_force_std(groupbit);
 }
 
 double ComputeMACEUncertainty::memory_usage() { return static_cast<double>(nmax_) * sizeof(double); }

@@ -45,22 +45,16 @@ FixMACESelect::~FixMACESelect() {
 int FixMACESelect::setmask() { return FixConst::END_OF_STEP; }
 
 void FixMACESelect::init() {
-  auto* pair = PairMACE::find(lmp, "fix mace/select");
-  if (pair->model().metadata().members.empty()) {
-    error->all(FLERR, "fix mace/select needs a committee artifact in pair_style mace (mace-deploy compile a.model "
-                      "b.model ... -o committee.mace.pt)");
-  }
-  pair->request_uncertainty();
+  PairMACE::find(lmp, "fix mace/select")->request_uncertainty("fix mace/select");
 }
 
 void FixMACESelect::end_of_step() {
   auto* pair = PairMACE::find(lmp, "fix mace/select");
-  double largest = 0.0, largest_all = 0.0;
-  for (int i = 0; i < atom->nlocal; ++i) {
-    if (atom->mask[i] & groupbit) largest = std::max(largest, pair->force_std()[i]);
+  if (pair->evaluated_step() != update->ntimestep) {
+    error->all(FLERR, "fix mace/select: pair_style mace has not been evaluated on step {}", update->ntimestep);
   }
-  MPI_Allreduce(&largest, &largest_all, 1, MPI_DOUBLE, MPI_MAX, world);
-  if (largest_all > threshold_) write_frame(pair, largest_all);
+  const double largest = pair->largest_force_std(groupbit);
+  if (largest > threshold_) write_frame(pair, largest);
 }
 
 // Gathers (id, species, position) of every atom of a mapped type on rank 0, which writes them in

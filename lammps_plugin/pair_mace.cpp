@@ -430,6 +430,23 @@ void PairMACE::store_uncertainty(const mace_deploy::Result& result) {
   }
 }
 
+void PairMACE::request_uncertainty(const std::string& who) {
+  if (model_->metadata().members.empty()) {
+    error->all(FLERR, "{} needs a committee artifact in pair_style mace (mace-deploy compile a.model b.model ... "
+                      "-o committee.mace.pt); {} is one model", who, model_path_);
+  }
+  want_uncertainty_ = true;
+}
+
+double PairMACE::largest_force_std(int groupbit) const {
+  double largest = 0.0, largest_all = 0.0;
+  for (int i = 0; i < atom->nlocal; ++i) {
+    if (atom->mask[i] & groupbit) largest = std::max(largest, force_std_[i]);
+  }
+  MPI_Allreduce(&largest, &largest_all, 1, MPI_DOUBLE, MPI_MAX, world);
+  return largest_all;
+}
+
 int64_t PairMACE::descriptor_width() const {
   return model_->metadata().committee_size() * static_cast<int64_t>(model_->metadata().descriptor_columns.size());
 }

@@ -53,7 +53,8 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   // init_style) for what they read; the values are those of the last evaluation (`step`).
   const mace_deploy::Model& model() const { return *model_; }
   const std::vector<int>& type_species() const { return type_species_; }
-  void request_uncertainty() { want_uncertainty_ = true; }
+  // `who` (e.g. "fix mace/select") needs a committee artifact: an error names it otherwise.
+  void request_uncertainty(const std::string& who);
   void request_descriptors() { want_descriptors_ = true; }
   int64_t descriptor_width() const;  // members x descriptors per member
   bigint evaluated_step() const { return evaluated_step_; }
@@ -61,6 +62,8 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   // Per local atom (LAMMPS index), zero for atoms of NULL types: the norm of the force standard
   // deviation over the members (force units); the descriptors, descriptor_width() per atom.
   const std::vector<double>& force_std() const { return force_std_; }
+  // The largest force_std() of the atoms in the group of `groupbit` on all ranks (every rank calls).
+  double largest_force_std(int groupbit) const;
   const std::vector<double>& descriptors() const { return descriptors_; }
 
  private:

@@ -17,7 +17,7 @@ with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
     import mace.calculators  # noqa: E402
 
 import model_zoo  # noqa: E402
-from mace_deploy.convert import compile_model  # noqa: E402
+from mace_deploy.convert import compile_model, compile_models  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MACE_DEPLOY_SHARED", REPO.parent / "shared"))
@@ -78,6 +78,20 @@ def artifact(tmp_path_factory):
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def committee_artifact(tmp_path_factory):
+    """A committee artifact of three models of one shape (config "base", seeds 0-2): their node
+    features have the same shape, so it has descriptors (members side by side)."""
+    root = tmp_path_factory.mktemp("committee")
+    paths = []
+    for seed in range(3):
+        paths.append(root / f"base-{seed}.model")
+        model_zoo.save_model("base", str(paths[-1]), seed=seed)
+    artifact = root / "committee.mace.pt"
+    compile_models([str(p) for p in paths], str(artifact))
+    return artifact
 
 
 def deploy_results(calc, atoms, stress=False):

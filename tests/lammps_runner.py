@@ -115,6 +115,34 @@ def read_thermo(output: str, first_column: str) -> np.ndarray:
     return last
 
 
+def copper_md_script(atoms: Atoms, workdir: Path, model: Path, pair_options: str = "", run: str = "") -> str:
+    """An input that reads `atoms` (copper only) with pair_style mace on `model`, then `run` (the
+    velocities, fixes, outputs and run of a test)."""
+    write_data(atoms, workdir / "data.lammps", ["Cu"])
+    return f"""{plugin_command()}
+units metal
+atom_modify map yes
+read_data data.lammps
+mass 1 63.546
+pair_style mace {pair_options}
+pair_coeff * * {model} Cu
+{run}
+"""
+
+
+def read_thermo_table(output: str, first_columns: Sequence[str]) -> np.ndarray:
+    """Every thermo line under the last header starting with `first_columns`, as rows of numbers."""
+    lines = output.splitlines()
+    header = max(k for k, line in enumerate(lines) if line.split()[:len(first_columns)] == list(first_columns))
+    rows = []
+    for line in lines[header + 1:]:
+        try:
+            rows.append([float(v) for v in line.split()])
+        except ValueError:
+            break
+    return np.array(rows)
+
+
 def evaluate(atoms: Atoms, model: Path, workdir: Path, nprocs: int = 1, elements: Sequence[str] = None,
              settings: str = "", after_read: str = "", pair: Optional[str] = None, atom_style: str = "atomic",
              open_style: str = "f") -> LammpsResult:

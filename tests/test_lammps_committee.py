@@ -8,25 +8,12 @@ from ase.io import read
 
 import lammps_runner as lr
 import model_zoo
+from conftest import REPO
 from mace_deploy.ase import MACEDeployCalculator
 from mace_deploy.convert import compile_models
 
 REL = 1e-12
 TAU = 0.5
-
-
-@pytest.fixture(scope="module")
-def committee_artifact(tmp_path_factory):
-    """Three members of one shape (so they have descriptors side by side) and different weights."""
-    root = tmp_path_factory.mktemp("lammps_committee")
-    paths = []
-    for seed in range(3):
-        path = root / f"base-{seed}.model"
-        model_zoo.save_model("base", str(path), seed=seed)
-        paths.append(str(path))
-    artifact = root / "committee.mace.pt"
-    compile_models(paths, str(artifact))
-    return artifact
 
 
 def copper_oxide(seed=0):
@@ -92,14 +79,7 @@ def test_hal_nve_conserves_the_biased_energy(tmp_path, committee_artifact):
     """0.5 fs steps of 32 atoms at 300 K on 2 ranks with the bias: |E(t) - E(0)| of the biased
     total energy below 1e-5 eV per atom over 400 steps."""
     atoms = model_zoo.crystal(0)
-    lr.write_data(atoms, tmp_path / "data.lammps", ["Cu"])
-    script = f"""{lr.plugin_command()}
-units metal
-atom_modify map yes
-read_data data.lammps
-mass 1 63.546
-pair_style mace hal {TAU}
-pair_coeff * * {committee_artifact} Cu
+    script = lr.copper_md_script(atoms, tmp_path, committee_artifact, f"hal {TAU}", """
 compute unc all mace/uncertainty
 velocity all create 300 4928459 mom yes rot no
 timestep 0.0005
@@ -107,27 +87,15 @@ fix 1 all nve
 thermo_style custom step temp pe etotal c_unc[1]
 thermo_modify format float %.15g
 thermo 20
-run 400
-"""
-    proc = lr.run_lmp(script, tmp_path, nprocs=2)
-    lines = proc.stdout.splitlines()
-    header = next(k for k, line in enumerate(lines) if line.split()[:2] == ["Step", "Temp"])
-    thermo = np.array([line.split() for line in lines[header + 1: header + 22]], dtype=float)
-    assert np.isfinite(thermo).all() and thermo[:, 1].min() > 30.0
+run 400""")
+    thermo = lr.read_thermo_table(lr.run_lmp(script, tmp_path, nprocs=2).stdout, ["Step", "Temp"])
+    assert len(thermo) == 21 and np.isfinite(thermo).all() and thermo[:, 1].min() > 30.0
     assert np.ptp(thermo[:, 4]) > 1e-4  # the spread (and so the bias) changes along the run
     assert np.abs(thermo[:, 3] - thermo[0, 3]).max() / len(atoms) < 1e-5
 
 
 def select_frames(tmp_path, artifact, nprocs, threshold):
-    atoms = model_zoo.crystal(2)
-    lr.write_data(atoms, tmp_path / "data.lammps", ["Cu"])
-    script = f"""{lr.plugin_command()}
-units metal
-atom_modify map yes
-read_data data.lammps
-mass 1 63.546
-pair_style mace
-pair_coeff * * {artifact} Cu
+    script = lr.copper_md_script(model_zoo.crystal(2), tmp_path, artifact, run=f"""
 compute unc all mace/uncertainty
 velocity all create 600 87287 mom yes rot no
 timestep 0.001
@@ -138,12 +106,9 @@ dump_modify d sort id format float %.17g
 thermo_style custom step c_unc[2] f_sel
 thermo_modify format float %.17g
 thermo 2
-run 20
-"""
-    proc = lr.run_lmp(script, tmp_path, nprocs)
-    lines = proc.stdout.splitlines()
-    header = next(k for k, line in enumerate(lines) if line.split()[:2] == ["Step", "c_unc[2]"])
-    thermo = np.array([line.split() for line in lines[header + 1: header + 12]], dtype=float)
+run 20""")
+    thermo = lr.read_thermo_table(lr.run_lmp(script, tmp_path, nprocs).stdout, ["Step", "c_unc[2]"])
+    assert len(thermo) == 11
     return thermo, read(tmp_path / "selected.xyz", index=":") if (tmp_path / "selected.xyz").exists() else []
 
 
@@ -206,3 +171,18 @@ pair_coeff * * {single} Cu
 """
     proc = lr.run_lmp(script, tmp_path, check=False)
     assert proc.returncode != 0 and "needs a committee" in proc.stdout + proc.stderr
+
+
+def test_readme_active_learning_example_runs(tmp_path):
+    """examples/lammps/in.hal, as the README runs it (2 ranks), on the two bundled example models:
+    the biased run writes the frames fix mace/select counts, each with the uncertainty it had."""
+    examples = REPO / "examples"
+    compile_models([str(examples / "small_random.model"), str(examples / "small_random_member2.model")],
+                   str(tmp_path / "committee.mace.pt"))
+    script = lr.plugin_command() + "\n" + (examples / "lammps" / "in.hal").read_text()
+    proc = lr.run_lmp(script, tmp_path, 2)
+    step, temp, pe, etotal, energy_std, largest, selected = lr.read_thermo(proc.stdout, "Step")
+    assert step == 100 and energy_std > 0 and selected > 0
+    frames = read(tmp_path / "selected.xyz", index=":")
+    assert len(frames) == selected
+    assert all(len(f) == 108 and f.info["max_force_std"] > 0.002 for f in frames)

@@ -9,27 +9,17 @@ import lammps_runner as lr
 
 
 def run_md(tmp_path, artifact_path, integrator, steps, thermo_every):
-    lr.write_data(bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2)), tmp_path / "data.lammps", ["Cu"])
-    script = f"""{lr.plugin_command()}
-units metal
-atom_modify map yes
-read_data data.lammps
-mass 1 63.546
-pair_style mace
-pair_coeff * * {artifact_path} Cu
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2))
+    script = lr.copper_md_script(atoms, tmp_path, artifact_path, run=f"""
 velocity all create 300 4928459 mom yes rot no
 timestep 0.001
 {integrator}
 thermo_style custom step temp pe etotal press vol
 thermo_modify format float %.15g
 thermo {thermo_every}
-run {steps}
-"""
-    proc = lr.run_lmp(script, tmp_path, nprocs=2)
-    lines = proc.stdout.splitlines()
-    header = next(k for k, line in enumerate(lines) if line.split()[:2] == ["Step", "Temp"])
-    rows = [line.split() for line in lines[header + 1: header + 2 + steps // thermo_every]]
-    return np.array(rows, dtype=float)  # step temp pe etotal press vol
+run {steps}""")
+    # step temp pe etotal press vol
+    return lr.read_thermo_table(lr.run_lmp(script, tmp_path, nprocs=2).stdout, ["Step", "Temp"])
 
 
 def test_nve_conserves_energy(tmp_path, artifact):

@@ -8,24 +8,10 @@ import pytest
 
 import model_zoo
 from mace_deploy.ase import MACEDeployCalculator
-from mace_deploy.convert import compile_models
 from mace_deploy.openmm import MACEForce
 from openmm_helpers import ANGSTROM_PER_NM, KJ_PER_MOL_PER_EV, context, energy_forces, in_model_units, mace_system
 
 TAU = 0.8
-
-
-@pytest.fixture(scope="module")
-def committee_artifact(tmp_path_factory):
-    root = tmp_path_factory.mktemp("openmm_committee")
-    paths = []
-    for seed in range(3):
-        path = root / f"base-{seed}.model"
-        model_zoo.save_model("base", str(path), seed=seed)
-        paths.append(str(path))
-    artifact = root / "committee.mace.pt"
-    compile_models(paths, str(artifact))
-    return artifact
 
 
 def _close(ours, ref, rel=1e-10):

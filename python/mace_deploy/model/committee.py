@@ -13,34 +13,11 @@ from typing import List, Optional, Tuple
 import torch
 
 from .mace import MACEModel, edge_geometry
+from .metadata import with_metadata
 
 
+@with_metadata  # metadata.py; members names the member models
 class Committee(torch.nn.Module):
-    # The metadata of MACEModel (the runtime reads the same names); `members` names the member models.
-    format_version: int
-    weights_crc32: int
-    ops_version: int
-    mace_deploy_version: str
-    r_max: float
-    atomic_numbers: List[int]
-    num_interactions: int  # the most of any member
-    halo_feature_sizes: List[int]  # the members' exchanges, member after member
-    dtype: str
-    head: str
-    heads: List[str]
-    e0s: List[float]
-    model_class: str
-    source_file: str
-    source_sha256: str
-    mace_torch_version: str
-    graph_inputs: List[str]
-    graph_input_defaults: List[float]
-    graph_input_bounds: List[float]
-    members: List[str]  # source file of each member, in order
-    feature_irreps: List[str]  # the members' (the same for all), or empty if they differ
-    feature_irrep_dims: List[List[int]]
-    descriptor_columns: List[int]
-
     def __init__(self, members: List[MACEModel]):
         super().__init__()
         self.models = torch.nn.ModuleList(members)

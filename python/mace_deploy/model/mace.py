@@ -15,6 +15,7 @@ import torch
 
 from .edge_pairs import edge_pairs
 from .joint_embedding import JointEmbedding
+from .metadata import with_metadata
 from .radial import RadialEmbedding, ZBLRepulsion
 from .readout import Readout
 
@@ -46,32 +47,8 @@ def e3nn_feature_layout(feats: torch.Tensor, irrep_dims: List[int]) -> torch.Ten
     return torch.cat(pieces, 1)
 
 
+@with_metadata  # metadata.py
 class MACEModel(torch.nn.Module):
-    # Metadata read by the C++ runtime and `mace-deploy info` (see csrc/runtime/metadata.h).
-    format_version: int
-    weights_crc32: int  # set on the scripted module by convert/compile.py (csrc/runtime/checksum.h)
-    ops_version: int
-    mace_deploy_version: str
-    r_max: float
-    atomic_numbers: List[int]
-    num_interactions: int
-    halo_feature_sizes: List[int]  # numbers per node each halo exchange sends, in the order of the exchanges
-    dtype: str
-    head: str
-    heads: List[str]
-    e0s: List[float]
-    model_class: str
-    source_file: str
-    source_sha256: str
-    mace_torch_version: str
-    graph_inputs: List[str]  # names of the per-structure inputs (mace-torch's data keys), in order
-    graph_input_defaults: List[float]  # their values where a host gives none (mace-torch's defaults)
-    graph_input_bounds: List[float]  # lowest and highest embedded value of each (csrc/runtime/metadata.h)
-    members: List[str]  # a committee's member models (committee.py); empty for one model
-    feature_irreps: List[str]  # e3nn irreps of each layer's node features (energies_and_features)
-    feature_irrep_dims: List[List[int]]  # the dimension of each of those irreps
-    descriptor_columns: List[int]  # the columns of mace-torch's invariant descriptors (descriptors.py)
-
     def __init__(self, embedding: torch.Tensor, radial: RadialEmbedding, sh_lmax: int,
                  interactions: List[torch.nn.Module], products: List[torch.nn.Module],
                  readouts: List[torch.nn.Module], readout_layers: List[int],
