@@ -59,6 +59,23 @@ def test_compile_info_verify(tmp_path, multihead_model):
     assert "OK" in proc.stdout and "small triclinic cell" in proc.stdout
 
 
+def test_committee_compile_info_verify(tmp_path):
+    a, b = tmp_path / "a.model", tmp_path / "b.model"
+    model_zoo.save_model("base", str(a), seed=0)
+    model_zoo.save_model("inter_nonlinear", str(b), seed=1)
+    out = tmp_path / "committee.mace.pt"
+    proc = run("compile", a, b, "-o", out, check_exit=0)
+    assert "a committee of 2 models" in proc.stdout and "members" in proc.stdout
+    assert f"--reference {a} {b}" in proc.stdout
+    info = json.loads(run("info", out, "--json", check_exit=0).stdout)
+    assert info["members"] == [str(a), str(b)] and info["model_class"].startswith("Committee of 2")
+    proc = run("verify", out, "--reference", a, b, check_exit=0)
+    assert "OK" in proc.stdout and "member 2: small triclinic cell" in proc.stdout
+    # the members in the other order are not the models the committee was compiled from
+    run("verify", out, "--reference", b, a, check_exit=1)
+    assert_one_line_error(run("verify", out, "--reference", a), "1 reference model(s)", "its 2 members")
+
+
 def test_float32_compile_verifies_at_float32_tolerance(tmp_path, multihead_model):
     out = tmp_path / "f32.mace.pt"
     run("compile", multihead_model, "-o", out, "--dtype", "float32", "--head", "pbe", check_exit=0)
