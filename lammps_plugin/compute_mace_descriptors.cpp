@@ -54,4 +54,6 @@ void ComputeMACEDescriptors::compute_peratom() {
   }
 }
 
-double ComputeMACEDescriptors::memory_usage() { return static_cast<double>(nmax_) * size_peratom_cols * sizeof(double); }
+double ComputeMACEDescriptors::memory_usage() {
+  return static_cast<double>(nmax_) * size_peratom_cols * sizeof(double);
+}

@@ -410,7 +410,8 @@ void PairMACE::store_uncertainty(const mace_deploy::Result& result) {
   auto buffer = reset_halo_buffer(static_cast<int>(3 * members));
   const auto n_nodes = static_cast<int64_t>(node_atom_.size());
   const auto nodes = torch::from_blob(node_atom_.data(), {n_nodes}, torch::kInt64);
-  const auto forces = result.member_forces.to(torch::kCPU, torch::kFloat64).permute({1, 0, 2}).reshape({n_nodes, 3 * members});
+  const auto forces =  // [nodes, members x 3]
+      result.member_forces.to(torch::kCPU, torch::kFloat64).permute({1, 0, 2}).reshape({n_nodes, 3 * members});
   buffer.index_copy_(0, nodes, forces);
   communicate(/*forward=*/false);
   const int nlocal = atom->nlocal;

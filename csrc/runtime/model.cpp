@@ -122,21 +122,26 @@ std::vector<double> member_weights(const torch::Tensor& member_energies, double 
 
 }  // namespace
 
-Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExchange* exchange) {
-  check_graph(graph);
-  const int64_t members = metadata_.committee_size();
-  const bool committee = !metadata_.members.empty();
-  if (!committee && (options.member_results || options.hal_tau != 0.0)) {
-    throw std::runtime_error("member results and the hyperactive-learning bias need a committee artifact " +
-                             std::string("(`mace-deploy compile a.model b.model ... -o committee.mace.pt`)"));
+void Model::check_options(const ComputeOptions& options) const {
+  if (metadata_.members.empty() && (options.member_results || options.hal_tau != 0.0)) {
+    throw std::runtime_error("member results and the hyperactive-learning bias need a committee artifact "
+                             "(`mace-deploy compile a.model b.model ... -o committee.mace.pt`)");
   }
   if (options.node_features && metadata_.feature_irreps.empty()) {
-    throw std::runtime_error(
-        metadata_.format_version < 5
-            ? "not supported: node features of an artifact of format version " + std::to_string(metadata_.format_version) + " (made before they were added); recompile it with "
-              "`mace-deploy compile`"
-            : "not supported: node features of a committee whose members' features differ in shape");
+    if (metadata_.format_version < 5) {
+      throw std::runtime_error("not supported: node features of an artifact of format version " +
+                               std::to_string(metadata_.format_version) +
+                               " (made before they were added); recompile it with `mace-deploy compile`");
+    }
+    throw std::runtime_error("not supported: node features of a committee whose members' features differ in shape");
   }
+}
+
+Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExchange* exchange) {
+  check_graph(graph);
+  check_options(options);
+  const int64_t members = metadata_.committee_size();
+  const bool committee = !metadata_.members.empty();
   // torch runs a CUDA backward on its own device thread: there the host's exchange calls are
   // funnelled back to this thread (runtime/funnelled_exchange.h).
   std::optional<FunnelledExchange> funnel;
@@ -187,8 +192,9 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
   std::vector<torch::Tensor> member_grads(members);
   const auto backward = [&] {
     for (int64_t m = 0; m < members; ++m) {
-      const auto grad = torch::autograd::grad({member_local_energies[m]}, {vectors}, {}, /*retain_graph=*/m + 1 < members,
-                                              /*create_graph=*/false, /*allow_unused=*/true)[0];
+      const auto grad = torch::autograd::grad({member_local_energies[m]}, {vectors}, {},
+                                              /*retain_graph=*/m + 1 < members, /*create_graph=*/false,
+                                              /*allow_unused=*/true)[0];
       member_grads[m] = grad.defined() ? grad : torch::zeros_like(vectors);
     }
   };
@@ -209,7 +215,9 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
         .index_add_(0, edge_index[1], -grad)
         .index_add_(0, edge_index[0], grad);
   };
-  const auto virial_of = [&](const torch::Tensor& grad) { return -torch::matmul(edge_vectors.transpose(0, 1), grad); };
+  const auto virial_of = [&](const torch::Tensor& grad) {
+    return -torch::matmul(edge_vectors.transpose(0, 1), grad);
+  };
   if (options.forces) result.forces = forces_of(edge_grad);
   if (options.virial) result.virial = virial_of(edge_grad);
   if (options.atom_virial) {

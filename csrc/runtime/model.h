@@ -88,6 +88,7 @@ class Model {
   Model(torch::jit::Module module, Metadata metadata, torch::Device device)
       : module_(std::move(module)), metadata_(std::move(metadata)), device_(device) {}
   void check_graph(const Graph& graph) const;
+  void check_options(const ComputeOptions& options) const;
 
   torch::jit::Module module_;
   Metadata metadata_;
