@@ -125,9 +125,10 @@ void PairMACE::coeff(int narg, char** arg) {
 
   // Every rank loads its own copy; a failure anywhere stops all ranks.
   model_path_ = arg[2];
+  const std::string device = device_name();  // its own errors, not wrapped in a load failure
   std::string failure;
   try {
-    model_ = std::make_unique<mace_deploy::Model>(mace_deploy::Model::load(model_path_, device_name()));
+    model_ = std::make_unique<mace_deploy::Model>(mace_deploy::Model::load(model_path_, device));
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -150,6 +151,7 @@ void PairMACE::coeff(int narg, char** arg) {
   std::string model_elements;
   for (const auto z : elements) model_elements += " " + mace_deploy::element_symbol(z);
   type_species_.assign(ntypes + 1, -1);
+  warned_masses_ = false;
   for (int type = 1; type <= ntypes; ++type) {
     const std::string symbol = arg[2 + type];
     if (symbol == "NULL") continue;
@@ -191,9 +193,36 @@ void PairMACE::init_style() {
                       "Angstrom) or real (converted exactly)", units);
   }
   neighbor->add_request(this, NeighConst::REQ_FULL);
+  check_type_masses();
   warned_close_ = false;
   want_uncertainty_ = want_descriptors_ = false;  // asked again by the computes and fixes' init()
   initialised_pairs_.assign((atom->ntypes + 1) * (atom->ntypes + 1), 0);
+}
+
+// A type whose mass is the standard mass of another of the model's elements rather than of its own
+// is the common mix-up of the element order in pair_coeff (`pair_coeff * * model O C H` for types
+// H, C, O), which otherwise runs with the wrong physics. Isotopes (deuterium) stay closest to
+// their own element and pass.
+void PairMACE::check_type_masses() {
+  if (warned_masses_ || atom->mass == nullptr || comm->me != 0) return;
+  const auto& elements = model_->metadata().atomic_numbers;
+  for (int type = 1; type <= atom->ntypes; ++type) {
+    if (type_species_[type] < 0 || !atom->mass_setflag[type]) continue;
+    const double mass = atom->mass[type];
+    const int64_t own = elements[type_species_[type]];
+    int64_t closest = own;
+    for (const auto z : elements) {
+      const double distance = std::abs(mass - mace_deploy::standard_mass(z));
+      if (distance < std::abs(mass - mace_deploy::standard_mass(closest))) closest = z;
+    }
+    if (closest != own) {
+      warned_masses_ = true;
+      error->warning(FLERR, "pair_style mace: atom type {} has mass {:g}, the mass of {} ({:g}), but pair_coeff "
+                            "maps it to {} ({:g}): are the elements of pair_coeff in the order of the atom types?",
+                     type, mass, mace_deploy::element_symbol(closest), mace_deploy::standard_mass(closest),
+                     mace_deploy::element_symbol(own), mace_deploy::standard_mass(own));
+    }
+  }
 }
 
 double PairMACE::init_one(int i, int j) {

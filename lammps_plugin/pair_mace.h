@@ -68,6 +68,7 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
 
  private:
   void allocate();
+  void check_type_masses();
   void build_graph();
   void store_results(const mace_deploy::Result& result);
   void store_uncertainty(const mace_deploy::Result& result);
@@ -87,6 +88,7 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   std::map<std::string, double> graph_inputs_;  // `charge` / `spin` keywords: per-structure model inputs
   double hal_tau_ = 0.0;           // `hal TAU`: bias -TAU * sigma_E of a committee (eV)
   bool warned_close_ = false;
+  bool warned_masses_ = false;  // check_type_masses, once per pair_coeff
   // Type pairs LAMMPS initialised for this style since init_style ((ntypes + 1)^2, row-major):
   // under pair_style hybrid, pairs that a later pair_coeff gave to another sub-style are missing.
   std::vector<char> initialised_pairs_;

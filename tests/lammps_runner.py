@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 from ase import Atoms
+from ase.data import atomic_masses, atomic_numbers
 
 from mace_deploy.lammps import plugin_path
 
@@ -62,7 +63,8 @@ def write_data(atoms: Atoms, path: Path, type_elements: Sequence[str], atom_styl
              f"{lo[2]:.17g} {hi[2]:.17g} zlo zhi"]
     if any((xy, xz, yz)):
         lines.append(f"{xy:.17g} {xz:.17g} {yz:.17g} xy xz yz")
-    lines += ["", "Masses", ""] + [f"{t + 1} 10.0" for t in range(len(type_elements))]
+    lines += ["", "Masses", ""] + [f"{t + 1} {atomic_masses[atomic_numbers[e]]:.17g}"
+                                   for t, e in enumerate(type_elements)]
     lines += ["", f"Atoms # {atom_style}", ""]
     q = np.zeros(len(atoms)) if charges is None else charges
     for i, (symbol, (x, y, z)) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions)):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import PropertyNotImplementedError
@@ -63,6 +64,15 @@ def test_periodic_direction_without_cell(calc):
     atoms.calc = calc
     with pytest.raises(StructureError, match="non-zero cell vectors"):
         atoms.get_potential_energy()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible here")
+def test_cuda_device_without_cuda_says_so(artifact):
+    """Not "corrupt, truncated ...": the file is fine, this torch has no CUDA."""
+    _, path = artifact("base")
+    with pytest.raises(ModelFileError, match="this torch .* has no CUDA support") as raised:
+        MACEDeployCalculator(str(path), device="cuda")
+    assert "corrupt" not in str(raised.value)
 
 
 def test_missing_artifact(tmp_path):

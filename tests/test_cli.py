@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import types
+import zipfile
 
 import pytest
 import torch
@@ -59,6 +60,22 @@ def test_compile_info_verify(tmp_path, multihead_model):
     assert "OK" in proc.stdout and "small triclinic cell" in proc.stdout
 
 
+def test_version():
+    from mace_deploy import __version__
+
+    assert run("--version", check_exit=0).stdout.strip() == f"mace-deploy {__version__}"
+
+
+def test_info_into_a_pipe_closed_early(tmp_path, multihead_model):
+    """`mace-deploy info x | head -1`: the reader stops after one line; no BrokenPipeError traceback."""
+    out = tmp_path / "mh.mace.pt"
+    run("compile", multihead_model, "-o", out, "--head", "pbe", "--no-check", check_exit=0)
+    proc = subprocess.Popen([MACE_DEPLOY, "info", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `head` does once it has its lines
+    assert proc.wait() == 0
+    assert proc.stderr.read() == b""
+
+
 def test_committee_compile_info_verify(tmp_path):
     a, b = tmp_path / "a.model", tmp_path / "b.model"
     model_zoo.save_model("base", str(a), seed=0)
@@ -98,7 +115,16 @@ def test_missing_model_file(tmp_path):
 def test_not_a_model_file(tmp_path):
     junk = tmp_path / "junk.model"
     junk.write_bytes(b"\x00\x01 definitely not a pickle")
-    assert_one_line_error(run("compile", junk, "-o", tmp_path / "x.pt"), "not a readable mace-torch model file")
+    assert_one_line_error(run("compile", junk, "-o", tmp_path / "x.pt"), "is not a mace-torch model file")
+    notes = tmp_path / "notes.txt"  # a newcomer's mix-up: no unpickler jargon, say what the file is not
+    notes.write_text("some notes\n")
+    proc = run("compile", notes, "-o", tmp_path / "x.pt")
+    assert_one_line_error(proc, "'" + str(notes) + "' is not a mace-torch model file", "torch.save")
+    assert "pickl" not in proc.stderr and "Memo" not in proc.stderr
+    damaged = tmp_path / "damaged.model"  # a zip archive whose pickle is cut short
+    with zipfile.ZipFile(damaged, "w") as archive:
+        archive.writestr("damaged/data.pkl", b"\x80\x02}q\x00")
+    assert_one_line_error(run("compile", damaged, "-o", tmp_path / "x.pt"), "not a readable mace-torch model file")
     state = tmp_path / "state_dict.model"
     torch.save({"weight": torch.zeros(2)}, state)
     assert_one_line_error(run("compile", state, "-o", tmp_path / "x.pt"), "holds a dict, not a mace-torch model")
@@ -136,7 +162,7 @@ def test_verify_reference_errors(tmp_path, multihead_model):
     assert_one_line_error(run("verify", out, "--reference", tmp_path / "none.model"), "does not exist")
     junk = tmp_path / "junk.model"
     junk.write_bytes(b"not a pickle")
-    assert_one_line_error(run("verify", out, "--reference", junk), "not a readable mace-torch model file")
+    assert_one_line_error(run("verify", out, "--reference", junk), "is not a mace-torch model file")
     other = tmp_path / "base.model"
     model_zoo.save_model("base", str(other))
     assert_one_line_error(run("verify", out, "--reference", other), "not the model")

@@ -78,6 +78,19 @@ def test_unknown_device(tmp_path, base_artifact):
 def test_device_cuda_without_a_gpu(tmp_path, base_artifact):
     proc = run_script(tmp_path, f"pair_style mace device cuda\npair_coeff * * {base_artifact} Cu O")
     assert_lammps_error(proc, "no CUDA GPU is visible to this rank")
+    assert proc.stdout.count("no CUDA GPU is visible") == 1, proc.stdout[-2000:]  # said once, not nested
+
+
+@pytest.mark.parametrize("masses,warns", [((15.999, 63.546), True), ((63.546, 15.999), False),
+                                          ((63.546, 18.0), False)])  # swapped; right; an isotope of O
+def test_type_masses_of_other_elements_warn(tmp_path, base_artifact, masses, warns):
+    """Types whose masses are those of other model elements: the elements of pair_coeff are likely
+    in the wrong order (types Cu O given as O Cu)."""
+    body = f"mass 1 {masses[0]}\nmass 2 {masses[1]}\npair_style mace\npair_coeff * * {base_artifact} Cu O"
+    proc = run_script(tmp_path, body)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    message = "atom type 1 has mass 15.999, the mass of O (15.999), but pair_coeff maps it to Cu (63.546)"
+    assert (message in proc.stdout) == warns, proc.stdout[-2000:]
 
 
 def test_newton_off(tmp_path, base_artifact):

@@ -1,6 +1,8 @@
 #include "runtime/model.h"
 
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
 
 #include "runtime/funnelled_exchange.h"
 #include "runtime/heap.h"
@@ -34,6 +36,10 @@ Model Model::load(const std::string& path, const std::string& device_name) {
     throw std::runtime_error("model file '" + path + "' does not exist");
   }
   torch::Device device(device_name);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw std::runtime_error("device '" + device_name + "': this torch (" + TORCH_VERSION +
+                             ") has no CUDA support or sees no GPU; use device 'cpu'");
+  }
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, device);

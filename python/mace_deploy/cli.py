@@ -6,6 +6,7 @@ stderr, no traceback).
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import List, Optional
@@ -79,7 +80,10 @@ def _verify(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="mace-deploy", description="Deploy mace-torch models to LAMMPS, OpenMM and ASE.")
+    p.add_argument("--version", action="version", version=f"mace-deploy {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="convert a mace-torch .model file (several: a committee) into a mace-deploy "
@@ -127,10 +131,15 @@ def _non_negative_int(text: str) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a pipe closed by its reader shows here, not in the interpreter's exit
+        return code
     except MACEDeployError as e:
         print(f"mace-deploy {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (`mace-deploy info x | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -121,6 +121,9 @@ def load_mace_model(path: str) -> torch.nn.Module:
         raise ModelFileError(f"model file '{path}' does not exist")
     if os.path.isdir(path):
         raise ModelFileError(f"'{path}' is a directory, not a mace-torch model file")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"'{path}' is not a mace-torch model file (those are zip archives written by torch.save, "
+                             "as mace-torch's training writes its .model files)")
     classes = pickled_classes(path)
     refuse_unsupported_classes(path, classes)
     if any(module.startswith("cuequivariance") for module, _ in classes) and \
