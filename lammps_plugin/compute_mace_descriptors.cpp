@@ -39,12 +39,7 @@ void ComputeMACEDescriptors::compute_peratom() {
     nmax_ = atom->nmax;
     memory->create(array_atom, nmax_, size_peratom_cols, "mace/descriptors:array_atom");
   }
-  auto* pair = PairMACE::find(lmp, "compute mace/descriptors");
-  if (pair->evaluated_step() != update->ntimestep) {
-    error->all(FLERR, "compute mace/descriptors: pair_style mace has not been evaluated on step {}",
-               update->ntimestep);
-  }
-  const double* rows = pair->descriptors().data();
+  const double* rows = PairMACE::find_evaluated(lmp, "compute mace/descriptors")->descriptors().data();
   for (int i = 0; i < atom->nlocal; ++i) {
     if (atom->mask[i] & groupbit) {
       std::copy_n(rows + static_cast<size_t>(i) * size_peratom_cols, size_peratom_cols, array_atom[i]);

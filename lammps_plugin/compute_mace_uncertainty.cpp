@@ -27,16 +27,6 @@ void ComputeMACEUncertainty::init() {
   PairMACE::find(lmp, "compute mace/uncertainty")->request_uncertainty("compute mace/uncertainty");
 }
 
-// The pair style, after checking that its values are of this step.
-PairMACE* ComputeMACEUncertainty::fresh_pair() {
-  auto* pair = PairMACE::find(lmp, "compute mace/uncertainty");
-  if (pair->evaluated_step() != update->ntimestep) {
-    error->all(FLERR, "compute mace/uncertainty: pair_style mace has not been evaluated on step {} (the compute is "
-                      "read between runs?)", update->ntimestep);
-  }
-  return pair;
-}
-
 void ComputeMACEUncertainty::compute_peratom() {
   invoked_peratom = update->ntimestep;
   if (atom->nmax > nmax_) {
@@ -44,13 +34,13 @@ void ComputeMACEUncertainty::compute_peratom() {
     nmax_ = atom->nmax;
     memory->create(vector_atom, nmax_, "mace/uncertainty:vector_atom");
   }
-  const auto& force_std = fresh_pair()->force_std();
+  const auto& force_std = PairMACE::find_evaluated(lmp, "compute mace/uncertainty")->force_std();
   for (int i = 0; i < atom->nlocal; ++i) vector_atom[i] = (atom->mask[i] & groupbit) ? force_std[i] : 0.0;
 }
 
 void ComputeMACEUncertainty::compute_vector() {
   invoked_vector = update->ntimestep;
-  auto* pair = fresh_pair();
+  auto* pair = PairMACE::find_evaluated(lmp, "compute mace/uncertainty");
   vector[0] = pair->energy_std();
   vector[1] = pair->largest_force_std(groupbit);
 }

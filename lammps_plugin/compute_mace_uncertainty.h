@@ -19,7 +19,6 @@ class ComputeMACEUncertainty : public Compute {
   double memory_usage() override;
 
  private:
-  class PairMACE* fresh_pair();
   int nmax_ = 0;
 };
 

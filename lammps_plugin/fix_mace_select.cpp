@@ -49,10 +49,7 @@ void FixMACESelect::init() {
 }
 
 void FixMACESelect::end_of_step() {
-  auto* pair = PairMACE::find(lmp, "fix mace/select");
-  if (pair->evaluated_step() != update->ntimestep) {
-    error->all(FLERR, "fix mace/select: pair_style mace has not been evaluated on step {}", update->ntimestep);
-  }
+  auto* pair = PairMACE::find_evaluated(lmp, "fix mace/select");
   const double largest = pair->largest_force_std(groupbit);
   if (largest > threshold_) write_frame(pair, largest);
 }

@@ -425,17 +425,21 @@ PairMACE* PairMACE::find(LAMMPS* lmp, const std::string& who) {
   return pair;
 }
 
+PairMACE* PairMACE::find_evaluated(LAMMPS* lmp, const std::string& who) {
+  auto* pair = find(lmp, who);
+  if (pair->evaluated_step_ != lmp->update->ntimestep) {
+    lmp->error->all(FLERR, "{}: pair_style mace has not been evaluated on step {} (read between runs?)", who,
+                    lmp->update->ntimestep);
+  }
+  return pair;
+}
+
 // Each member's forces on the local atoms (ghost contributions sent to their owners, as LAMMPS
 // does for the forces of the potential), then each atom's spread: sqrt(sum over x, y, z of the
 // variance over the members), as mace-deploy's ASE calculator's forces_std_atom.
 void PairMACE::store_uncertainty(const mace_deploy::Result& result) {
-  const auto energies = result.member_energies.accessor<double, 1>();
-  const int64_t members = energies.size(0);
-  double mean = 0.0, variance = 0.0;
-  for (int64_t m = 0; m < members; ++m) mean += energies[m] / members;
-  for (int64_t m = 0; m < members; ++m) variance += (energies[m] - mean) * (energies[m] - mean) / members;
-  energy_std_ = energy_scale_ * std::sqrt(variance);
-
+  energy_std_ = energy_scale_ * result.energy_std.item<double>();
+  const int64_t members = result.member_forces.size(0);
   auto buffer = reset_halo_buffer(static_cast<int>(3 * members));
   const auto n_nodes = static_cast<int64_t>(node_atom_.size());
   const auto nodes = torch::from_blob(node_atom_.data(), {n_nodes}, torch::kInt64);
@@ -444,20 +448,9 @@ void PairMACE::store_uncertainty(const mace_deploy::Result& result) {
   buffer.index_copy_(0, nodes, forces);
   communicate(/*forward=*/false);
   const int nlocal = atom->nlocal;
-  force_std_.assign(nlocal, 0.0);
-  for (int i = 0; i < nlocal; ++i) {
-    const double* row = halo_buffer_.data() + static_cast<size_t>(i) * halo_width_;
-    double sum = 0.0;
-    for (int k = 0; k < 3; ++k) {
-      double component_mean = 0.0, component_variance = 0.0;
-      for (int64_t m = 0; m < members; ++m) component_mean += row[3 * m + k] / members;
-      for (int64_t m = 0; m < members; ++m) {
-        component_variance += (row[3 * m + k] - component_mean) * (row[3 * m + k] - component_mean) / members;
-      }
-      sum += component_variance;
-    }
-    force_std_[i] = energy_scale_ * std::sqrt(sum);
-  }
+  const auto local = buffer.narrow(0, 0, nlocal).view({nlocal, members, 3}).permute({1, 0, 2});
+  const auto spread = (energy_scale_ * mace_deploy::force_spread(local)).contiguous();
+  force_std_.assign(spread.data_ptr<double>(), spread.data_ptr<double>() + nlocal);
 }
 
 void PairMACE::request_uncertainty(const std::string& who) {
@@ -481,14 +474,9 @@ int64_t PairMACE::descriptor_width() const {
   return model_->metadata().committee_size() * static_cast<int64_t>(model_->metadata().descriptor_columns.size());
 }
 
-// The local atoms' descriptors, members side by side.
+// The local atoms' descriptors, members side by side, by LAMMPS atom index.
 void PairMACE::store_descriptors(const mace_deploy::Result& result) {
-  const auto& columns = model_->metadata().descriptor_columns;
-  const auto selected =
-      result.node_features.index_select(2, torch::tensor(columns, torch::kInt64).to(result.node_features.device()))
-          .to(torch::kCPU, torch::kFloat64)
-          .permute({1, 0, 2})
-          .contiguous();  // [n_local, members, descriptors]
+  const auto selected = model_->descriptors(result);  // [n_local nodes, width]
   const int64_t width = descriptor_width();
   descriptors_.assign(static_cast<size_t>(atom->nlocal) * width, 0.0);
   const double* rows = selected.data_ptr<double>();

@@ -48,6 +48,9 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   // The pair_style mace of this LAMMPS (alone or a sub-style of hybrid); an error naming `who`
   // (e.g. "compute mace/uncertainty") if there is none or its pair_coeff is missing.
   static PairMACE* find(class LAMMPS* lmp, const std::string& who);
+  // find(), and an error unless the pair style was evaluated on this step (what it keeps for the
+  // computes and fixes is of its last evaluation).
+  static PairMACE* find_evaluated(class LAMMPS* lmp, const std::string& who);
 
   // For the committee's computes and fixes, which ask in their init() (after this style's
   // init_style) for what they read; the values are those of the last evaluation (`step`).
@@ -57,7 +60,6 @@ class PairMACE : public Pair, public mace_deploy::HaloExchange {
   void request_uncertainty(const std::string& who);
   void request_descriptors() { want_descriptors_ = true; }
   int64_t descriptor_width() const;  // members x descriptors per member
-  bigint evaluated_step() const { return evaluated_step_; }
   double energy_std() const { return energy_std_; }  // the whole system's, LAMMPS energy units
   // Per local atom (LAMMPS index), zero for atoms of NULL types: the norm of the force standard
   // deviation over the members (force units); the descriptors, descriptor_width() per atom.

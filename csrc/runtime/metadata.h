@@ -13,8 +13,8 @@ namespace mace_deploy {
 // 3: weights_crc32 (runtime/checksum.h).
 // 4: per-structure inputs: graph_inputs, graph_input_defaults, graph_input_bounds and forward's fifth
 //    argument.
-// 5: committees (members; forward returns [members, n_local]), energies_and_features with
-//    feature_irreps and descriptor_columns.
+// 5: committees (members; forward returns a list of each member's [n_local] energies),
+//    energies_and_features with feature_irreps and descriptor_columns.
 constexpr int64_t kFormatVersion = 5;
 // Artifacts from this version on are read too (what they lack is empty: no per-structure inputs).
 constexpr int64_t kOldestFormatVersion = 3;

@@ -109,16 +109,15 @@ namespace {
 
 // d(potential)/d(member energy) of each member: 1/M for the mean, and with hyperactive learning's
 // bias -tau * sigma (sigma^2 = the members' energy variance) also -tau (E_m - mean) / (M sigma).
-// Where the members agree exactly sigma has no gradient; the bias then adds none.
-std::vector<double> member_weights(const torch::Tensor& member_energies, double hal_tau, double& bias_energy) {
+// Where the members agree exactly sigma has no gradient; the bias then adds none. `sigma`: set.
+std::vector<double> member_weights(const torch::Tensor& member_energies, double hal_tau, double& sigma) {
   const auto energies = member_energies.accessor<double, 1>();
   const int64_t count = energies.size(0);
   double mean = 0.0, variance = 0.0;
   for (int64_t m = 0; m < count; ++m) mean += energies[m];
   mean /= count;
   for (int64_t m = 0; m < count; ++m) variance += (energies[m] - mean) * (energies[m] - mean);
-  const double sigma = std::sqrt(variance / count);
-  bias_energy = -hal_tau * sigma;
+  sigma = std::sqrt(variance / count);
   std::vector<double> weights(count, 1.0 / count);
   if (hal_tau != 0.0 && sigma > 0.0) {
     for (int64_t m = 0; m < count; ++m) weights[m] -= hal_tau * (energies[m] - mean) / (count * sigma);
@@ -188,9 +187,10 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
   if (committee) {
     result.member_energies = torch::stack(member_local_energies).detach().to(torch::kCPU).clone();
     if (exchange != nullptr) exchange->sum_over_ranks(result.member_energies);
-    double bias = 0.0;
-    weights = member_weights(result.member_energies, options.hal_tau, bias);
-    result.bias_energy = torch::tensor(bias, torch::dtype(torch::kFloat64));
+    double sigma = 0.0;
+    weights = member_weights(result.member_energies, options.hal_tau, sigma);
+    result.energy_std = torch::tensor(sigma, torch::dtype(torch::kFloat64));
+    result.bias_energy = torch::tensor(-options.hal_tau * sigma, torch::dtype(torch::kFloat64));
   }
   if (!gradients) return result;
 
@@ -242,6 +242,19 @@ Result Model::compute(const Graph& graph, const ComputeOptions& options, HaloExc
     result.member_virials = torch::stack(virials);
   }
   return result;
+}
+
+torch::Tensor Model::descriptors(const Result& result) const {
+  const auto columns = torch::tensor(metadata_.descriptor_columns, torch::kInt64).to(result.node_features.device());
+  const auto selected = result.node_features.index_select(2, columns);  // [members, n_local, descriptors]
+  return selected.permute({1, 0, 2})
+      .reshape({selected.size(1), selected.size(0) * selected.size(2)})
+      .to(torch::kCPU, torch::kFloat64)
+      .contiguous();
+}
+
+torch::Tensor force_spread(const torch::Tensor& member_forces) {
+  return member_forces.to(torch::kFloat64).var(0, /*unbiased=*/false).sum(1).sqrt();
 }
 
 }  // namespace mace_deploy

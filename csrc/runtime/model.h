@@ -59,6 +59,7 @@ struct Result {
   // A committee's potential is the mean of its members' (energy, atom_energies, forces, virials);
   // with hal_tau, forces and virials are those of mean + bias_energy.
   torch::Tensor bias_energy;       // [] eV float64, of the whole system (every rank has the same)
+  torch::Tensor energy_std;        // [] eV float64, the members' energy standard deviation (whole system)
   torch::Tensor member_energies;   // [M] eV float64, each member's energy of the whole system
   torch::Tensor member_forces;     // [M, n_total, 3] (member_results)
   torch::Tensor member_virials;    // [M, 3, 3] (member_results)
@@ -67,6 +68,10 @@ struct Result {
   // Metadata::descriptor_columns).
   torch::Tensor node_features;
 };
+
+// Each atom's norm of the force standard deviation over a committee's members (the ASE calculator's
+// forces_std_atom): member_forces [members, atoms, 3] -> [atoms] float64.
+torch::Tensor force_spread(const torch::Tensor& member_forces);
 
 class Model {
  public:
@@ -80,6 +85,10 @@ class Model {
   // The per-structure input values [inputs] float64 in the model's order, defaults for those not
   // given; throws std::runtime_error for a name the model does not take (hosts check theirs early).
   torch::Tensor graph_input_values(const std::map<std::string, double>& given) const;
+
+  // The descriptors (Metadata::descriptor_columns) of result.node_features, a committee's members
+  // side by side: [n_local, members x descriptors] float64 on the CPU.
+  torch::Tensor descriptors(const Result& result) const;
 
   const Metadata& metadata() const { return metadata_; }
   torch::Device device() const { return device_; }

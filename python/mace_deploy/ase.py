@@ -101,12 +101,13 @@ class MACEDeployCalculator(Calculator):
             raise PropertyNotImplementedError("stress needs a cell with non-zero volume")
         if committee and self.member is None:
             member_forces = out["member_forces"].double().cpu().numpy()
+            forces_var = np.var(member_forces, axis=0)
             self.results.update({
                 "energy_comm": out["member_energies"].numpy(),
                 "energy_var": float(np.var(out["member_energies"].numpy())),
                 "forces_comm": member_forces,
-                "forces_var": np.var(member_forces, axis=0),
-                "forces_std_atom": np.sqrt(np.var(member_forces, axis=0).sum(axis=1)),
+                "forces_var": forces_var,
+                "forces_std_atom": np.sqrt(forces_var.sum(axis=1)),
             })
             if volume > 0:
                 member_stress = stress(out["member_virials"].double().cpu().numpy())

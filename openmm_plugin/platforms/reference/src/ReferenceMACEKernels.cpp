@@ -123,8 +123,8 @@ double ReferenceCalcMACEForceKernel::execute(OpenMM::ContextImpl& context, bool 
 
 // As the ASE calculator's energy_var and forces_std_atom, in OpenMM's units.
 void ReferenceCalcMACEForceKernel::storeUncertainty(const mace_deploy::Result& result) {
-  energyUncertainty = result.member_energies.std(/*unbiased=*/false).item<double>() * kKJPerMolPerEV;
-  const auto spread = result.member_forces.to(torch::kFloat64).var(0, /*unbiased=*/false).sum(1).sqrt().contiguous();
+  energyUncertainty = result.energy_std.item<double>() * kKJPerMolPerEV;
+  const auto spread = mace_deploy::force_spread(result.member_forces).contiguous();
   const double* s = spread.data_ptr<double>();
   forceUncertainty.assign(s, s + spread.size(0));
   for (double& value : forceUncertainty) value *= kKJPerMolPerEV * kAngstromPerNm;
@@ -152,8 +152,7 @@ void ReferenceCalcMACEForceKernel::requireUncertainty() const {
 }
 
 std::vector<std::vector<double>> ReferenceCalcMACEForceKernel::getDescriptors(OpenMM::ContextImpl& context) {
-  const auto& columns = model->metadata().descriptor_columns;
-  if (columns.empty()) {
+  if (model->metadata().descriptor_columns.empty()) {
     throw OpenMMException("MACEForce: '" + modelPath + "' cannot give descriptors (made before mace-deploy returned " +
                           "node features, or a committee whose members' features differ in shape); recompile it");
   }
@@ -166,12 +165,7 @@ std::vector<std::vector<double>> ReferenceCalcMACEForceKernel::getDescriptors(Op
   } catch (const std::exception& e) {
     throw OpenMMException("MACEForce: evaluating '" + modelPath + "' failed: " + e.what());
   }
-  // [members, atoms, features] -> [atoms, members x descriptors]
-  const auto selected = result.node_features.index_select(2, torch::tensor(columns, torch::kInt64))
-                            .to(torch::kFloat64)
-                            .permute({1, 0, 2})
-                            .reshape({static_cast<int64_t>(atoms.size()), -1})
-                            .contiguous();
+  const auto selected = model->descriptors(result);  // [atoms, members x descriptors]
   std::vector<std::vector<double>> rows(atoms.size());
   const int64_t width = selected.size(1);
   for (size_t k = 0; k < atoms.size(); k++) {
